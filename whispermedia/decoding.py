@@ -1,0 +1,354 @@
+"""Decoding one 30-second window: prompt, logit filters, token choice, ranking.
+
+The search is built from small roles, each behind a narrow interface, so a new behaviour is a
+new class rather than a branch in the loop (openai-whisper's design, whose results we match):
+
+- ``LogitFilter.apply(logits, tokens)``: masks logits in place (blank, suppressed, timestamp rules)
+- ``TokenDecoder.update(tokens, logits, sum_logprobs)``: picks the next tokens (greedy, sampling)
+- ``SequenceRanker.rank(tokens, sum_logprobs)``: picks the winner of each group
+
+The model side is the decoder's ``KVCache``: the first step feeds the whole prompt, each later
+step one token per row, so no step recomputes the past.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .model import KVCache, Whisper
+from .options import DecodingOptions
+from .tokenizer import TIME_PRECISION, Tokenizer
+from .types import LanguageGuess
+
+
+@dataclass(frozen=True)
+class DecodingResult:
+    """The chosen sequence for one window."""
+
+    tokens: Tuple[int, ...]  # sampled tokens, between the prompt and <|endoftext|>
+    text: str
+    language: str
+    avg_logprob: float
+    no_speech_prob: float
+    temperature: float
+    compression_ratio: float
+    language_probs: Optional[dict] = field(default=None, compare=False, repr=False)
+
+
+def compression_ratio(text: str) -> float:
+    """How much zlib shrinks the text: repetitive (hallucinated) text compresses well."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+# -- language detection -------------------------------------------------------------------
+
+@torch.no_grad()
+def detect_language(model: Whisper, mel: Tensor, tokenizer: Optional[Tokenizer] = None) -> List[LanguageGuess]:
+    """The language of each window from the logits after ``<|startoftranscript|>``.
+
+    mel: [n_mels, 3000] or [B, n_mels, 3000] (or audio features [B, 1500, n_audio_state]).
+    """
+    tokenizer = tokenizer or model.tokenizer
+    if not model.is_multilingual:
+        return [LanguageGuess("en", 1.0, {"en": 1.0})] * (1 if mel.ndim == 2 else mel.shape[0])
+    if mel.ndim == 2:
+        mel = mel[None]
+    features = mel if mel.shape[-2:] == (model.dims.n_audio_ctx, model.dims.n_audio_state) else model.embed_audio(mel)
+    cache = model.decoder.new_cache(features)
+    sot = torch.full((features.shape[0], 1), tokenizer.sot, device=features.device)
+    logits = model.decoder(sot, cache)[:, 0]
+    language_tokens = torch.tensor(tokenizer.all_language_tokens, device=logits.device)
+    probs = logits[:, language_tokens].softmax(dim=-1).cpu()
+    codes = tokenizer.all_language_codes
+    guesses = []
+    for row in probs:
+        table = {code: float(p) for code, p in zip(codes, row)}
+        best = int(row.argmax())
+        guesses.append(LanguageGuess(codes[best], float(row[best]), table))
+    return guesses
+
+
+# -- logit filters ------------------------------------------------------------------------
+
+class LogitFilter:
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        """Mask ``logits`` [n_rows, n_vocab] in place, given ``tokens`` [n_rows, n_so_far]."""
+        raise NotImplementedError
+
+
+class SuppressBlank(LogitFilter):
+    """No window starts with a bare space or with <|endoftext|>."""
+
+    def __init__(self, tokenizer: Tokenizer, sample_begin: int):
+        self.blank = tokenizer.encode(" ") + [tokenizer.eot]
+        self.sample_begin = sample_begin
+
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        if tokens.shape[1] == self.sample_begin:
+            logits[:, self.blank] = -np.inf
+
+
+class SuppressTokens(LogitFilter):
+    def __init__(self, suppress: Sequence[int]):
+        self.suppress = list(suppress)
+
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        logits[:, self.suppress] = -np.inf
+
+
+class ApplyTimestampRules(LogitFilter):
+    """Timestamps come in non-decreasing pairs around text, the first within
+    ``max_initial_timestamp``, and win outright when their total probability beats any text token."""
+
+    def __init__(self, tokenizer: Tokenizer, sample_begin: int, max_initial_timestamp_index: Optional[int]):
+        self.tokenizer = tokenizer
+        self.sample_begin = sample_begin
+        self.max_initial_timestamp_index = max_initial_timestamp_index
+
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        tok = self.tokenizer
+        ts_begin = tok.timestamp_begin
+        logits[:, tok.no_timestamps] = -np.inf  # without_timestamps is a prompt choice, not a sample
+
+        for k in range(tokens.shape[0]):
+            sampled = tokens[k, self.sample_begin:]
+            seq = sampled.tolist()
+            last_was_ts = len(seq) >= 1 and seq[-1] >= ts_begin
+            penultimate_was_ts = len(seq) < 2 or seq[-2] >= ts_begin
+            if last_was_ts:
+                if penultimate_was_ts:  # a pair just closed: text must follow
+                    logits[k, ts_begin:] = -np.inf
+                else:  # an opening timestamp needs its closing one (or the end)
+                    logits[k, : tok.eot] = -np.inf
+            stamps = [t for t in seq if t >= ts_begin]
+            if stamps:
+                # never go back in time, and give every segment a non-zero length
+                last = stamps[-1] if (last_was_ts and not penultimate_was_ts) else stamps[-1] + 1
+                logits[k, ts_begin:last] = -np.inf
+
+        if tokens.shape[1] == self.sample_begin:
+            logits[:, :ts_begin] = -np.inf  # a window opens with a timestamp
+            if self.max_initial_timestamp_index is not None:
+                logits[:, ts_begin + self.max_initial_timestamp_index + 1:] = -np.inf
+
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        timestamp_logprob = logprobs[:, ts_begin:].logsumexp(dim=-1)
+        max_text_logprob = logprobs[:, :ts_begin].max(dim=-1).values
+        logits[timestamp_logprob > max_text_logprob, :ts_begin] = -np.inf
+
+
+# -- token decoders -----------------------------------------------------------------------
+
+class TokenDecoder:
+    def reset(self) -> None:
+        """Forget state between windows."""
+
+    def update(self, tokens: Tensor, logits: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, bool]:
+        """Append one token per row: tokens [n_rows, n] -> [n_rows, n + 1]; also returns
+        whether every row has ended. ``sum_logprobs`` [n_rows] is updated in place."""
+        raise NotImplementedError
+
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, Tensor]:
+        """tokens [n_audio, n_group, n] -> candidates, each ending in <|endoftext|>."""
+        raise NotImplementedError
+
+
+class GreedyDecoder(TokenDecoder):
+    """argmax at temperature 0; otherwise a sample from softmax(logits / temperature)."""
+
+    def __init__(self, temperature: float, eot: int, generator: Optional[torch.Generator] = None):
+        self.temperature = temperature
+        self.eot = eot
+        self.generator = generator
+
+    def update(self, tokens: Tensor, logits: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, bool]:
+        if self.temperature == 0:
+            next_tokens = logits.argmax(dim=-1)
+        else:
+            probs = F.softmax(logits.float() / self.temperature, dim=-1)
+            next_tokens = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        current = logprobs[torch.arange(logprobs.shape[0]), next_tokens]
+        ended = tokens[:, -1] == self.eot
+        sum_logprobs += current * ~ended
+        next_tokens[ended] = self.eot
+        tokens = torch.cat([tokens, next_tokens[:, None]], dim=-1)
+        return tokens, bool((tokens[:, -1] == self.eot).all())
+
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, Tensor]:
+        return F.pad(tokens, (0, 1), value=self.eot), sum_logprobs
+
+
+# -- ranking ------------------------------------------------------------------------------
+
+class SequenceRanker:
+    def rank(self, tokens: List[List[Tensor]], sum_logprobs: Tensor) -> List[int]:
+        """Index of the best candidate in each group."""
+        raise NotImplementedError
+
+
+class MaximumLikelihoodRanker(SequenceRanker):
+    """Highest log probability, divided by a length penalty: the length itself when
+    ``length_penalty`` is None, else Google NMT's ((5 + length) / 6) ** alpha."""
+
+    def __init__(self, length_penalty: Optional[float]):
+        self.length_penalty = length_penalty
+
+    def rank(self, tokens: List[List[Tensor]], sum_logprobs: Tensor) -> List[int]:
+        def score(logprobs: Sequence[float], lengths: Sequence[int]) -> List[float]:
+            out = []
+            for lp, n in zip(logprobs, lengths):
+                penalty = n if self.length_penalty is None else ((5 + n) / 6) ** self.length_penalty
+                out.append(lp / penalty)
+            return out
+
+        lengths = [[len(t) for t in group] for group in tokens]
+        return [int(np.argmax(score(lp, n))) for lp, n in zip(sum_logprobs.tolist(), lengths)]
+
+
+# -- the task -----------------------------------------------------------------------------
+
+class DecodingTask:
+    """Decodes a batch of windows with one set of options."""
+
+    def __init__(self, model: Whisper, options: DecodingOptions, tokenizer: Optional[Tokenizer] = None,
+                 generator: Optional[torch.Generator] = None):
+        if options.beam_size is not None and options.beam_size > 1:
+            raise NotImplementedError("beam search is not implemented yet; use greedy decoding (beam_size=None)")
+        self.model = model
+        self.options = options
+        base = tokenizer or model.tokenizer
+        self.tokenizer = base.with_language_and_task(options.language or "en", options.task)
+        self.n_ctx = model.dims.n_text_ctx
+        self.sample_len = options.sample_len or self.n_ctx // 2
+        self.n_group = options.best_of if (options.temperature > 0 and options.best_of) else 1
+
+        self.sot_sequence = (self.tokenizer.sot_sequence_including_notimestamps if options.without_timestamps
+                             else self.tokenizer.sot_sequence)
+        self.initial_tokens = self._initial_tokens()
+        self.sample_begin = len(self.initial_tokens)
+        self.sot_index = self.initial_tokens.index(self.tokenizer.sot)
+
+        self.decoder = GreedyDecoder(options.temperature, self.tokenizer.eot, generator)
+        self.ranker = MaximumLikelihoodRanker(options.length_penalty)
+        self.logit_filters: List[LogitFilter] = []
+        if options.suppress_blank:
+            self.logit_filters.append(SuppressBlank(self.tokenizer, self.sample_begin))
+        if options.suppress_tokens:
+            self.logit_filters.append(SuppressTokens(self._suppress_tokens()))
+        if not options.without_timestamps:
+            max_initial = None
+            if options.max_initial_timestamp:
+                max_initial = round(options.max_initial_timestamp / TIME_PRECISION)
+            self.logit_filters.append(ApplyTimestampRules(self.tokenizer, self.sample_begin, max_initial))
+
+    def _initial_tokens(self) -> Tuple[int, ...]:
+        tokens = list(self.sot_sequence)
+        prefix = self.options.prefix
+        if prefix:
+            prefix_tokens = (self.tokenizer.encode(" " + prefix.strip()) if isinstance(prefix, str) else list(prefix))
+            if self.options.sample_len is not None:
+                prefix_tokens = prefix_tokens[-(self.n_ctx // 2 - self.options.sample_len):]
+            tokens += prefix_tokens
+        prompt = self.options.prompt
+        if prompt:
+            prompt_tokens = (self.tokenizer.encode(" " + prompt.strip()) if isinstance(prompt, str) else list(prompt))
+            # the prompt gets at most half the context, the most recent part
+            tokens = [self.tokenizer.sot_prev] + prompt_tokens[-(self.n_ctx // 2 - 1):] + tokens
+        return tuple(tokens)
+
+    def _suppress_tokens(self) -> Tuple[int, ...]:
+        spec = self.options.suppress_tokens
+        if isinstance(spec, str):
+            spec = [int(t) for t in spec.split(",") if t.strip()]
+        suppress = [t for t in spec if t >= 0]
+        if -1 in spec:
+            # the model's own list when it ships one (CTranslate2's config.json), else computed
+            model_list = self.model.suppress_tokens
+            suppress += list(model_list) if model_list else list(self.tokenizer.non_speech_tokens)
+        tok = self.tokenizer
+        # the task and control tokens are never sampled; no-speech is read off the first step instead
+        suppress += [tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm, tok.no_speech]
+        return tuple(sorted(set(suppress)))
+
+    @torch.no_grad()
+    def run(self, mel: Tensor, audio_features: Optional[Tensor] = None) -> List[DecodingResult]:
+        """mel [n_audio, n_mels, 3000] (or precomputed ``audio_features``) -> one result per window."""
+        tok = self.tokenizer
+        features = audio_features if audio_features is not None else self.model.embed_audio(mel)
+        n_audio = features.shape[0]
+
+        language_probs: List[Optional[dict]] = [None] * n_audio
+        languages = [self.options.language] * n_audio
+        tokens = torch.tensor([self.initial_tokens], device=features.device).repeat(n_audio, 1)
+        if self.options.language is None:
+            guesses = detect_language(self.model, features, tok)
+            languages = [g.language for g in guesses]
+            language_probs = [dict(g.probabilities) for g in guesses]
+            tokens[:, self.sot_index + 1] = torch.tensor([tok.language_token(g.language) for g in guesses])
+
+        tokens = tokens.repeat_interleave(self.n_group, dim=0)
+        cache = self.model.decoder.new_cache(features, rows_per_audio=self.n_group)
+        tokens, sum_logprobs, no_speech_probs = self._main_loop(cache, tokens)
+
+        no_speech_probs = no_speech_probs[:: self.n_group]
+        tokens = tokens.reshape(n_audio, self.n_group, -1)
+        sum_logprobs = sum_logprobs.reshape(n_audio, self.n_group)
+        tokens, sum_logprobs = self.decoder.finalize(tokens, sum_logprobs)
+        candidates = [[row[self.sample_begin:(row == tok.eot).nonzero()[0, 0]] for row in group] for group in tokens]
+        chosen = self.ranker.rank(candidates, sum_logprobs)
+
+        results = []
+        for a in range(n_audio):
+            seq = tuple(candidates[a][chosen[a]].tolist())
+            text = tok.decode(seq).strip()
+            logprob = float(sum_logprobs[a, chosen[a]])
+            results.append(DecodingResult(
+                tokens=seq,
+                text=text,
+                language=languages[a] or "en",
+                avg_logprob=logprob / (len(seq) + 1),
+                no_speech_prob=no_speech_probs[a],
+                temperature=self.options.temperature,
+                compression_ratio=compression_ratio(text),
+                language_probs=language_probs[a],
+            ))
+        return results
+
+    def _main_loop(self, cache: KVCache, tokens: Tensor) -> Tuple[Tensor, Tensor, List[float]]:
+        n_rows = tokens.shape[0]
+        sum_logprobs = torch.zeros(n_rows, device=tokens.device)
+        no_speech_probs = [float("nan")] * n_rows
+        step_input = tokens
+        for i in range(self.sample_len):
+            logits = self.model.decoder(step_input, cache)
+            if i == 0:
+                probs_at_sot = logits[:, self.sot_index].float().softmax(dim=-1)
+                no_speech_probs = probs_at_sot[:, self.tokenizer.no_speech].tolist()
+            logits = logits[:, -1]
+            for logit_filter in self.logit_filters:
+                logit_filter.apply(logits, tokens)
+            tokens, completed = self.decoder.update(tokens, logits, sum_logprobs)
+            if completed or tokens.shape[-1] > self.n_ctx:
+                break
+            step_input = tokens[:, -1:]
+        return tokens, sum_logprobs, no_speech_probs
+
+
+def decode(model: Whisper, mel: Tensor, options: DecodingOptions = DecodingOptions(), **overrides):
+    """Decode one window (mel [n_mels, 3000]) or a batch ([B, n_mels, 3000])."""
+    import dataclasses
+
+    if overrides:
+        options = dataclasses.replace(options, **overrides)
+    single = mel.ndim == 2
+    results = DecodingTask(model, options).run(mel[None] if single else mel)
+    return results[0] if single else results

@@ -1,0 +1,109 @@
+"""Results of a transcription: frozen dataclasses, the only shapes the library hands out.
+
+Times are seconds in the media's own timeline (float). Text keeps the tokenizer's leading
+spaces, so ``Transcript.text == "".join(s.text for s in segments)`` holds exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its timing, from DTW over the alignment heads' cross-attention."""
+
+    word: str  # includes the leading space, as the tokenizer emits it
+    start: float  # seconds
+    end: float  # seconds
+    probability: float  # mean token probability of the word's tokens
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One decoded stretch of speech between two timestamp tokens."""
+
+    id: int
+    seek: int  # window start, in mel frames (10 ms each), as openai-whisper reports it
+    start: float  # seconds
+    end: float  # seconds
+    text: str
+    tokens: Tuple[int, ...]  # text and timestamp tokens, special tokens excluded
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: Optional[Tuple[Word, ...]] = None
+    language: Optional[str] = None  # set when languages are detected per region
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tokens"] = list(self.tokens)
+        if self.words is None:
+            d.pop("words")
+        else:
+            d["words"] = [dataclasses.asdict(w) for w in self.words]
+        if self.language is None:
+            d.pop("language")
+        return d
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    """The answer of language detection: the best code and the distribution it came from."""
+
+    language: str  # ISO 639-1 code as Whisper spells it ("en", "haw", "yue")
+    probability: float
+    probabilities: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TranscriptInfo:
+    """What is known about a transcription apart from its segments."""
+
+    language: str
+    language_probability: Optional[float]  # None when the caller named the language
+    duration: float  # seconds of audio transcribed
+    task: str  # "transcribe" or "translate" (any registered task name)
+    model: str  # registry name or path of the model
+    source: Optional[str] = None  # the input path, when there was one
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A whole transcription: its info and its segments, in time order."""
+
+    info: TranscriptInfo
+    segments: Tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments)
+
+    @property
+    def language(self) -> str:
+        return self.info.language
+
+    def to_dict(self) -> dict:
+        """The JSON shape: openai-whisper's result dict plus ``info``."""
+        info = dataclasses.asdict(self.info)
+        info["options"] = dict(self.info.options)
+        return {
+            "text": self.text,
+            "segments": [s.to_dict() for s in self.segments],
+            "language": self.info.language,
+            "info": info,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a transcription stands; handed to the ``progress`` callback after each window."""
+
+    seconds_done: float  # audio decoded so far, seconds
+    seconds_total: float  # audio length, seconds
+    segments: int  # segments produced so far
+    source: Optional[str] = None  # the input path, when there is one
