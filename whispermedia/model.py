@@ -172,10 +172,13 @@ class TextDecoder(nn.Module):
             seqlens=torch.zeros(batch, dtype=torch.int32, device=device),
         )
 
-    def forward(self, tokens: Tensor, cache: KVCache) -> Tensor:
+    def forward(self, tokens: Tensor, cache: KVCache, cross_qk: Optional[list] = None) -> Tensor:
         """tokens [B, T] (the next T tokens of each row) -> logits [B, T, n_vocab], float32.
 
-        Appends the tokens' K/V to ``cache`` and advances ``cache.seqlens`` by T.
+        Appends the tokens' K/V to ``cache`` and advances ``cache.seqlens`` by T. When
+        ``cross_qk`` is a list, each layer's cross-attention logits [B, n_head, T, n_audio_ctx]
+        (float32, before softmax) are appended to it: word timing aligns tokens to audio with
+        them. SDPA does not expose them, so that path computes attention explicitly.
         """
         batch, n_new = tokens.shape
         positions = cache.seqlens.long()[:, None] + torch.arange(n_new, device=tokens.device)
@@ -192,7 +195,12 @@ class TextDecoder(nn.Module):
 
             cross = block.cross_attn
             q = cross.split_heads(cross.query(block.cross_attn_ln(x))).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, cache.cross_k[i], cache.cross_v[i])
+            if cross_qk is None:
+                a = F.scaled_dot_product_attention(q, cache.cross_k[i], cache.cross_v[i])
+            else:
+                qk = (q @ cache.cross_k[i].transpose(-1, -2)).float() * scale
+                cross_qk.append(qk)
+                a = (qk.softmax(dim=-1) @ cache.cross_v[i].float()).to(q.dtype)
             x = x + cross.out(a.transpose(1, 2).flatten(2))
 
             x = x + block.mlp(block.mlp_ln(x))

@@ -155,8 +155,28 @@ class Tokenizer:
         return list(self.bpe.encode(text, add_special_tokens=False).ids)
 
     def decode(self, tokens: Sequence[int]) -> str:
-        """Text of the tokens, timestamps and other special tokens dropped."""
-        return self.bpe.decode([t for t in tokens if t < self.eot], skip_special_tokens=False)
+        """Text of the tokens: timestamps dropped, other special tokens spelled out by name
+        (as openai-whisper's decode does, so texts compare equal)."""
+        pieces: List[str] = []
+        run: List[int] = []
+        for t in tokens:
+            if t < self.eot:
+                run.append(t)
+            elif t < self.timestamp_begin:
+                if run:
+                    pieces.append(self.bpe.decode(run, skip_special_tokens=False))
+                    run = []
+                pieces.append(self.special_token_names[t - self.eot])
+        if run:
+            pieces.append(self.bpe.decode(run, skip_special_tokens=False))
+        return "".join(pieces)
+
+    @functools.cached_property
+    def special_token_names(self) -> Tuple[str, ...]:
+        """Names of the ids from ``eot`` up to ``timestamp_begin``, in id order."""
+        languages = tuple(f"<|{code}|>" for code in self.all_language_codes)
+        return ("<|endoftext|>", "<|startoftranscript|>", *languages, "<|translate|>", "<|transcribe|>",
+                "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>")
 
     def decode_with_timestamps(self, tokens: Sequence[int]) -> str:
         """Text with timestamp tokens rendered as ``<|1.08|>`` (openai's debugging view)."""
@@ -251,13 +271,45 @@ def _byte_decoder() -> Dict[str, int]:
     return {chr(c): b for b, c in zip(printable, chars)}
 
 
+def _merges_in_rank_order(vocab: Dict[str, int], merges: List, n_bpe: int) -> List[Tuple[str, str]]:
+    """The merge list rebuilt so that merge i produces token ``256 + i``.
+
+    Whisper's byte-level BPE (GPT-2's, and the multilingual one) numbers every merged token by
+    its merge rank, so the vocabulary alone fixes the order. Some converted ``tokenizer.json``
+    files lack merges (the base model's has 49,999 of 50,001: ``Ġ t`` among them, so " the"
+    encodes as two tokens); this restores them, keeping every pair the file does give.
+    """
+    pairs = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in merges]
+    by_result = {a + b: (a, b) for a, b in pairs}
+    id_to_token = {i: t for t, i in vocab.items()}
+    rebuilt = []
+    for token_id in range(256, n_bpe):
+        token = id_to_token[token_id]
+        if len(token) < 2:  # the multilingual vocabulary's empty token 50256: no merge makes it
+            continue
+        pair = by_result.get(token)
+        if pair is None:
+            pair = next((token[:k], token[k:]) for k in range(1, len(token))
+                        if vocab.get(token[:k], n_bpe) < token_id and vocab.get(token[k:], n_bpe) < token_id)
+        rebuilt.append(pair)
+    return rebuilt
+
+
 def load_tokenizer(tokenizer_json: Path, n_vocab: int, language: Optional[str] = None,
                    task: Optional[str] = None) -> Tokenizer:
     """Tokenizer for a model with ``n_vocab`` tokens, its BPE read from ``tokenizer_json``."""
+    import json
+
     from tokenizers import Tokenizer as BPE
 
     multilingual = n_vocab >= 51865
     num_languages = n_vocab - 51765 - int(multilingual)
-    bpe = BPE.from_file(str(tokenizer_json))
+    spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    n_bpe = 50257 if multilingual else 50256  # ids below <|endoftext|>
+    model = spec["model"]
+    id_to_token = {i: t for t, i in model["vocab"].items()}
+    if len(model["merges"]) != sum(len(id_to_token.get(i, "")) >= 2 for i in range(256, n_bpe)):
+        model["merges"] = [list(p) for p in _merges_in_rank_order(model["vocab"], model["merges"], n_bpe)]
+    bpe = BPE.from_str(json.dumps(spec))
     tok = Tokenizer(bpe, n_vocab, multilingual, num_languages)
     return tok.with_language_and_task(language, task) if (language or task) else tok

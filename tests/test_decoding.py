@@ -1,0 +1,160 @@
+"""Decoding one window: each logit filter alone, and whole decodes against openai-whisper's."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from checkpoint_writers import random_state_dict, tiny_dims, write_openai
+from whispermedia.decoding import (ApplyTimestampRules, DecodingTask, SuppressBlank, SuppressTokens,
+                                   compression_ratio, decode, detect_language)
+from whispermedia.models import build_model
+from whispermedia.options import DecodingOptions, TranscribeOptions
+from whispermedia.weights import read_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A seeded random model with base's vocabulary: fast, and its decodes are long and varied."""
+    dims = tiny_dims(80, 51865)
+    sd = {k: v * 4 if "token_embedding" in k else v for k, v in random_state_dict(dims, seed=1).items()}
+    path = write_openai(tmp_path_factory.mktemp("ckpt") / "tiny.pt", dims, sd)
+    return build_model(read_checkpoint(path), name="tiny-random")
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model):
+    return tiny_model.tokenizer.with_language_and_task("en", "transcribe")
+
+
+def test_suppress_blank_only_at_the_start(tok):
+    f = SuppressBlank(tok, sample_begin=3)
+    logits = torch.zeros(2, 51865)
+    f.apply(logits, torch.zeros(2, 3, dtype=torch.long))
+    assert math.isinf(logits[0, tok.eot]) and math.isinf(logits[0, tok.encode(" ")[0]])
+    logits = torch.zeros(2, 51865)
+    f.apply(logits, torch.zeros(2, 4, dtype=torch.long))
+    assert torch.isfinite(logits).all()
+
+
+def test_suppress_tokens():
+    logits = torch.zeros(1, 10)
+    SuppressTokens([2, 5]).apply(logits, torch.zeros(1, 1, dtype=torch.long))
+    assert torch.isinf(logits[0, [2, 5]]).all() and torch.isfinite(logits[0, [0, 1, 3, 4]]).all()
+
+
+def test_timestamp_rules(tok):
+    ts = tok.timestamp_begin
+    rules = ApplyTimestampRules(tok, sample_begin=1, max_initial_timestamp_index=50)
+    # at the start: only timestamps, and no later than 1.00 s
+    logits = torch.zeros(1, 51865)
+    rules.apply(logits, torch.tensor([[tok.sot]]))
+    allowed = torch.isfinite(logits[0]).nonzero().flatten()
+    assert allowed.min() == ts and allowed.max() == ts + 50
+    # the window's first timestamp opens a segment: text must follow
+    logits = torch.zeros(1, 51865)
+    rules.apply(logits, torch.tensor([[tok.sot, ts + 10]]))
+    assert torch.isinf(logits[0, ts:]).all() and torch.isfinite(logits[0, : tok.eot]).all()
+    # after text then a timestamp (a closing one): no text; a second, equal or later stamp may open
+    logits = torch.zeros(1, 51865)
+    rules.apply(logits, torch.tensor([[tok.sot, ts, 400, ts + 10]]))
+    assert torch.isinf(logits[0, : tok.eot]).all() and torch.isinf(logits[0, ts:ts + 10]).all()
+    assert torch.isfinite(logits[0, ts + 10])
+    # after a closed pair: text must follow
+    logits = torch.zeros(1, 51865)
+    rules.apply(logits, torch.tensor([[tok.sot, ts, 400, ts + 5, ts + 5]]))
+    assert torch.isinf(logits[0, ts:]).all()
+    # after text: a timestamp must be strictly later than the last one
+    logits = torch.zeros(1, 51865)
+    rules.apply(logits, torch.tensor([[tok.sot, ts + 7, 400]]))
+    assert torch.isinf(logits[0, ts:ts + 8]).all() and torch.isfinite(logits[0, ts + 8])
+
+
+def test_timestamps_win_when_their_total_probability_dominates(tok):
+    ts = tok.timestamp_begin
+    rules = ApplyTimestampRules(tok, sample_begin=1, max_initial_timestamp_index=None)
+    logits = torch.full((1, 51865), -30.0)
+    logits[0, 400] = 0.0  # the best text token ...
+    logits[0, ts + 20:ts + 40] = -1.0  # ... loses to twenty likely timestamps together
+    rules.apply(logits, torch.tensor([[tok.sot, ts, 300]]))
+    assert torch.isinf(logits[0, :ts]).all()
+
+
+def test_compression_ratio():
+    assert compression_ratio("") == 0.0
+    assert compression_ratio("la " * 200) > 10 > compression_ratio("The quick brown fox jumps over the lazy dog.")
+
+
+def test_options_validation():
+    with pytest.raises(ValueError, match="patience"):
+        TranscribeOptions.from_kwargs(patience=1.0)
+    with pytest.raises(TypeError, match="unknown transcribe option"):
+        TranscribeOptions.from_kwargs(bogus=1)
+    assert TranscribeOptions.from_kwargs(temperature=0).temperature == (0.0,)
+    assert TranscribeOptions.from_kwargs(temperature=[0, 0.5]).temperature == (0.0, 0.5)
+
+
+def test_sampling_is_seeded_and_ranked(tiny_model):
+    mel = torch.randn(80, 3000)
+    opts = DecodingOptions(language="en", temperature=0.7, best_of=3, sample_len=20)
+    runs = []
+    for _ in range(2):
+        g = torch.Generator().manual_seed(123)
+        runs.append(DecodingTask(tiny_model, opts, generator=g).run(mel[None])[0].tokens)
+    assert runs[0] == runs[1]
+
+
+# -- against openai-whisper, on the same random weights ------------------------------------
+
+def _openai_model(model):
+    whisper = pytest.importorskip("whisper")
+    from whisper.model import ModelDimensions, Whisper
+
+    ref = Whisper(ModelDimensions(**dataclasses.asdict(model.dims)))
+    ref.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    return ref.eval(), whisper
+
+
+CASES = {
+    "greedy": dict(),
+    "no_timestamps": dict(without_timestamps=True),
+    "prompt": dict(prompt=" The quick brown fox"),
+    "prefix": dict(prefix=" Hello there"),
+    "no_suppression": dict(suppress_blank=False, suppress_tokens=""),
+    "initial_timestamp": dict(max_initial_timestamp=0.2),
+    "short": dict(sample_len=12),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_decode_equals_openai_whisper(tiny_model, case):
+    ref, whisper = _openai_model(tiny_model)
+    torch.manual_seed(0)
+    mel = torch.randn(2, 80, 3000)
+    # 64 tokens keep the test quick and still cover many steps of the timestamp rules
+    kwargs = dict(language="en", fp16=False, **{"sample_len": 64, **CASES[case]})
+    expected = whisper.decode(ref, mel, whisper.DecodingOptions(**kwargs))
+    ours_kwargs = {k: v for k, v in kwargs.items() if k != "fp16"}
+    for key in ("prompt", "prefix"):
+        if key in ours_kwargs:
+            ours_kwargs[key] = tuple(tiny_model.tokenizer.encode(" " + ours_kwargs[key].strip()))
+    got = decode(tiny_model, mel, DecodingOptions(**ours_kwargs))
+    for e, g in zip(expected, got):
+        assert list(g.tokens) == e.tokens
+        assert g.text == e.text
+        assert g.avg_logprob == pytest.approx(e.avg_logprob, abs=1e-4)
+        assert g.no_speech_prob == pytest.approx(e.no_speech_prob, abs=1e-5)
+
+
+def test_language_detection_equals_openai_whisper(tiny_model):
+    ref, whisper = _openai_model(tiny_model)
+    mel = torch.randn(3, 80, 3000)
+    _, ref_probs = ref.detect_language(mel)
+    ours = detect_language(tiny_model, mel)
+    for guess, probs in zip(ours, ref_probs):
+        assert guess.language == max(probs, key=probs.get)
+        assert guess.probability == pytest.approx(probs[guess.language], abs=1e-5)
