@@ -1,0 +1,21 @@
+"""Built-in language detection, ``trylast`` so that any plugin can answer first."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from whispermedia.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import torch
+
+    from whispermedia.tokenizer import Tokenizer
+    from whispermedia.types import LanguageGuess
+
+
+@hookimpl(trylast=True)
+def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokenizer) -> Optional[LanguageGuess]:
+    # imported here: the model code (and torch) load only when a language is really detected
+    import whispermedia
+
+    return whispermedia.detect_language(model, mel, tokenizer)[0]

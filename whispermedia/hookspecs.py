@@ -1,0 +1,120 @@
+"""Every hook a whispermedia plugin can implement.
+
+Named things (output formats, tasks) are registered through a typed register object,
+one call per plugin, so the host can attribute every entry and settle duplicate names.
+Single answers (language detection) are ``firstresult`` hooks whose built-in
+implementation is ``trylast``, so any plugin can override it.
+
+Plugins mark their functions with :data:`hookimpl` (also exported as
+``whispermedia.hookimpl``). docs/plugins.md has an example for every hook, and
+tests/test_hookspecs_documented.py keeps it in step with this file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import pluggy
+
+if TYPE_CHECKING:  # the hooks only name these types; importing them here would pull in torch and click
+    import click
+    import torch
+
+    from .registry import FormatRegister, TaskRegister
+    from .tokenizer import Tokenizer
+    from .types import LanguageGuess
+
+PROJECT_NAME = "whispermedia"  # the pluggy project name, and the entry-point group
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+@hookspec
+def register_output_formats(register: FormatRegister) -> None:
+    """Register output formats (what ``wm run --plugin NAME`` and ``whispermedia.write`` render).
+
+    Called once per plugin when the host builds its format registry, with a register bound
+    to that plugin, so every format is attributed to the plugin that added it. Add each
+    format with ``register.add(OutputFormat(name, extension, write, help=..., needs_words=...))``,
+    where ``write(transcript, fp, options)`` renders a :class:`~whispermedia.types.Transcript`
+    into the text stream ``fp`` (opened by the host: UTF-8, ``"\\n"`` line endings, written
+    atomically) and ``options`` is a read-only mapping of format options (unknown keys are
+    to be ignored).
+
+    The first registration of a name wins. Built-in formats are registered ``trylast``, so a
+    plugin's format of the same name replaces the built-in one; two plugins claiming one
+    name get a warning naming both. If the hook raises, the plugin is recorded as failed
+    and none of its formats are kept.
+
+    :param register: the :class:`~whispermedia.registry.FormatRegister` to add formats to.
+    :returns: nothing; formats are added through ``register``.
+
+    .. versionadded:: 0.1
+    """
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+@hookspec
+def register_tasks(register: TaskRegister) -> None:
+    """Register tasks: named ways of prompting the decoder (``transcribe``, ``translate``).
+
+    Called once per plugin when the host builds its task registry. Add each task with
+    ``register.add(Task(name, help, task_token))``, where ``task_token`` is the Whisper
+    special token the decoder is prompted with: ``"transcribe"`` or ``"translate"``.
+    Duplicate names are settled as for :func:`register_output_formats`. Task and output
+    format names share one namespace on the command line (``--plugin NAME``).
+
+    :param register: the :class:`~whispermedia.registry.TaskRegister` to add tasks to.
+    :returns: nothing; tasks are added through ``register``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokenizer) -> Optional[LanguageGuess]:
+    """Guess the spoken language of the first 30-second window.
+
+    Called when the caller did not name a language. Stops at first non-None result: return
+    ``None`` to let the next implementation (finally the built-in one, which is ``trylast``)
+    answer. An exception is not swallowed: it reaches the caller as a
+    :class:`~whispermedia.errors.PluginError` naming the plugin, because a transcript in the
+    wrong language is worse than an error.
+
+    :param model: the loaded Whisper model (a ``torch.nn.Module``), in eval mode, on the
+        device and dtype it will decode with.
+    :param mel: float32 log-mel features of the first window, ``shape = (n_mels, 3000)``
+        (80 or 128 mel bins, 3000 frames of 10 ms), on the model's device.
+    :param tokenizer: the model's :class:`~whispermedia.tokenizer.Tokenizer`; its
+        language tokens say which languages the model knows.
+    :returns: a :class:`~whispermedia.types.LanguageGuess`, or ``None`` to pass.
+
+    .. versionadded:: 0.1
+    """
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``wm`` command line.
+
+    Called once per plugin when ``wm`` builds its command list, after the core commands
+    exist. Add commands with ``@cli.command()`` or ``cli.add_command(...)``. A plugin cannot
+    replace a core command (the host puts the core one back and warns); if the hook raises,
+    the commands it added are removed and the plugin is recorded as failed.
+
+    :param cli: the ``wm`` :class:`click.Group`.
+    :returns: nothing; commands are added to ``cli``.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,136 @@
+"""Records that plugins register, and the register objects the registration hooks receive.
+
+A register is bound to the plugin whose hook is being called: every record it accepts is
+stamped with that plugin's name (``record.plugin``), so listings and error messages can say
+where a format or task came from. The host (whispermedia.plugins) merges the registers and
+settles duplicate names; a register only checks what one plugin hands it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Generic, List, Mapping, TextIO, Tuple, TypeVar
+
+if TYPE_CHECKING:
+    from .types import Transcript
+
+__all__ = ["OutputFormat", "Task", "FormatRegister", "TaskRegister", "TASK_TOKENS", "WriteFunction"]
+
+#: ``write(transcript, fp, options)``: render ``transcript`` as text into ``fp``.
+WriteFunction = Callable[["Transcript", TextIO, Mapping[str, object]], None]
+
+#: The Whisper special tokens a task can prompt the decoder with.
+TASK_TOKENS = ("transcribe", "translate")
+
+# Names are typed on the command line (--plugin NAME) and listed in env vars, so keep them
+# to characters that need no quoting and cannot be confused with a list separator.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
+
+
+def _check_name(kind: str, name: object) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{kind} name {name!r} must be letters, digits and _.+- (starting with a letter or digit)")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """An output format: how a transcript is rendered into a file.
+
+    ``extension`` is the file extension without the leading dot (``"srt"``, or
+    ``"words.csv"`` for a two-part one); a leading dot is dropped. ``needs_words`` says
+    the format can only be written from a transcript with word timestamps.
+    ``plugin`` is filled in by the register; whatever the plugin passes is replaced.
+    """
+
+    name: str
+    extension: str
+    write: WriteFunction = field(repr=False)
+    help: str = ""
+    needs_words: bool = False
+    plugin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("output format", self.name)
+        extension = self.extension.lstrip(".") if isinstance(self.extension, str) else ""
+        if not extension or "/" in extension or "\\" in extension:
+            raise ValueError(f"output format {self.name!r}: bad extension {self.extension!r}")
+        object.__setattr__(self, "extension", extension)  # frozen: normalise in place once
+        if not callable(self.write):
+            raise TypeError(f"output format {self.name!r}: write must be callable, got {type(self.write).__name__}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task: a named way of prompting the decoder.
+
+    ``task_token`` is the Whisper special token the decoder is prompted with, one of
+    :data:`TASK_TOKENS`. ``plugin`` is filled in by the register.
+    """
+
+    name: str
+    help: str
+    task_token: str
+    plugin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("task", self.name)
+        if self.task_token not in TASK_TOKENS:
+            raise ValueError(f"task {self.name!r}: task_token must be one of {TASK_TOKENS}, got {self.task_token!r}")
+
+
+Record = TypeVar("Record", OutputFormat, Task)
+
+
+class _Register(Generic[Record]):
+    """Collects one plugin's records of one kind, stamped with the plugin's name."""
+
+    kind = ""
+    record_type: type = object
+
+    def __init__(self, plugin: str):
+        self.plugin = plugin
+        self._records: List[Record] = []
+
+    def add(self, record: Record) -> None:
+        if not isinstance(record, self.record_type):
+            raise TypeError(
+                f"{type(self).__name__}.add() takes a {self.record_type.__name__}, got {type(record).__name__}"
+            )
+        if any(r.name == record.name for r in self._records):
+            # within one plugin a repeated name is a bug in that plugin, not a conflict to settle
+            raise ValueError(f"{self.kind} {record.name!r} added twice by plugin {self.plugin!r}")
+        self._records.append(dataclasses.replace(record, plugin=self.plugin))
+
+    @property
+    def records(self) -> Tuple[Record, ...]:
+        """What was added so far, in order."""
+        return tuple(self._records)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} plugin={self.plugin!r} {[r.name for r in self._records]}>"
+
+
+class FormatRegister(_Register[OutputFormat]):
+    """Passed to ``register_output_formats``; call :meth:`add` once per format."""
+
+    kind = "output format"
+    record_type = OutputFormat
+
+    def add(self, record: OutputFormat) -> None:
+        """Add an output format. Raises ``TypeError`` for anything but an :class:`OutputFormat`
+        and ``ValueError`` if this plugin already added one of that name."""
+        super().add(record)
+
+
+class TaskRegister(_Register[Task]):
+    """Passed to ``register_tasks``; call :meth:`add` once per task."""
+
+    kind = "task"
+    record_type = Task
+
+    def add(self, record: Task) -> None:
+        """Add a task. Raises ``TypeError`` for anything but a :class:`Task` and
+        ``ValueError`` if this plugin already added one of that name."""
+        super().add(record)
