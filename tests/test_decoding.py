@@ -127,6 +127,8 @@ CASES = {
     "no_suppression": dict(suppress_blank=False, suppress_tokens=""),
     "initial_timestamp": dict(max_initial_timestamp=0.2),
     "short": dict(sample_len=12),
+    "beam": dict(beam_size=3),
+    "beam_patience": dict(beam_size=2, patience=2.0, length_penalty=0.5),
 }
 
 
@@ -134,7 +136,9 @@ CASES = {
 def test_decode_equals_openai_whisper(tiny_model, case):
     ref, whisper = _openai_model(tiny_model)
     torch.manual_seed(0)
-    mel = torch.randn(2, 80, 3000)
+    # openai-whisper's beam search takes one window at a time (it does not repeat the audio
+    # features per beam), so the beam cases compare one window
+    mel = torch.randn(1 if "beam" in case else 2, 80, 3000)
     # 64 tokens keep the test quick and still cover many steps of the timestamp rules
     kwargs = dict(language="en", fp16=False, **{"sample_len": 64, **CASES[case]})
     expected = whisper.decode(ref, mel, whisper.DecodingOptions(**kwargs))
@@ -158,3 +162,12 @@ def test_language_detection_equals_openai_whisper(tiny_model):
     for guess, probs in zip(ours, ref_probs):
         assert guess.language == max(probs, key=probs.get)
         assert guess.probability == pytest.approx(probs[guess.language], abs=1e-5)
+
+
+def test_batched_beam_search_equals_one_window_at_a_time(tiny_model):
+    torch.manual_seed(1)
+    mel = torch.randn(2, 80, 3000)
+    opts = DecodingOptions(language="en", beam_size=3, sample_len=24)
+    together = decode(tiny_model, mel, opts)
+    alone = [decode(tiny_model, m, opts) for m in mel]
+    assert [r.tokens for r in together] == [r.tokens for r in alone]

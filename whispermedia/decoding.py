@@ -4,7 +4,8 @@ The search is built from small roles, each behind a narrow interface, so a new b
 new class rather than a branch in the loop (openai-whisper's design, whose results we match):
 
 - ``LogitFilter.apply(logits, tokens)``: masks logits in place (blank, suppressed, timestamp rules)
-- ``TokenDecoder.update(tokens, logits, sum_logprobs)``: picks the next tokens (greedy, sampling)
+- ``TokenDecoder.update(tokens, logits, sum_logprobs)``: picks the next tokens (greedy, sampling,
+  beam search)
 - ``SequenceRanker.rank(tokens, sum_logprobs)``: picks the winner of each group
 
 The model side is the decoder's ``KVCache``: the first step feeds the whole prompt, each later
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -148,8 +149,8 @@ class ApplyTimestampRules(LogitFilter):
 # -- token decoders -----------------------------------------------------------------------
 
 class TokenDecoder:
-    def reset(self) -> None:
-        """Forget state between windows."""
+    def reset(self, reorder: Optional[Callable[[Tensor], None]] = None) -> None:
+        """Forget state between windows; ``reorder(source_rows)`` moves cache rows (beam search)."""
 
     def update(self, tokens: Tensor, logits: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, bool]:
         """Append one token per row: tokens [n_rows, n] -> [n_rows, n + 1]; also returns
@@ -187,10 +188,86 @@ class GreedyDecoder(TokenDecoder):
         return F.pad(tokens, (0, 1), value=self.eot), sum_logprobs
 
 
+class BeamSearchDecoder(TokenDecoder):
+    """Keeps ``beam_size`` live sequences per audio; a window ends once ``beam_size * patience``
+    sequences have finished (openai-whisper's beam search, patience as in arXiv:2204.05424)."""
+
+    def __init__(self, beam_size: int, eot: int, patience: Optional[float] = None):
+        self.beam_size = beam_size
+        self.eot = eot
+        self.patience = patience or 1.0
+        self.max_candidates = round(beam_size * self.patience)
+        if self.max_candidates <= 0:
+            raise ValueError(f"invalid beam size ({beam_size}) or patience ({patience})")
+        self.finished: Optional[List[Dict[Tuple[int, ...], float]]] = None
+        self._reorder: Optional[Callable[[Tensor], None]] = None
+
+    def reset(self, reorder: Optional[Callable[[Tensor], None]] = None) -> None:
+        self.finished = None
+        self._reorder = reorder
+
+    def update(self, tokens: Tensor, logits: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, bool]:
+        n_audio = tokens.shape[0] // self.beam_size
+        if self.finished is None:
+            self.finished = [{} for _ in range(n_audio)]
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        # the beam_size + 1 best continuations of every beam: enough to refill the beams even
+        # when one of them ends here
+        top_logprobs, top_tokens = logprobs.topk(self.beam_size + 1)
+        top_logprobs, top_tokens = top_logprobs.tolist(), top_tokens.tolist()
+        base_logprobs = sum_logprobs.tolist()
+        next_tokens: List[List[int]] = []
+        sources: List[int] = []
+        for i in range(n_audio):
+            scores: Dict[Tuple[int, ...], float] = {}
+            origin: Dict[Tuple[int, ...], int] = {}
+            for row in range(i * self.beam_size, (i + 1) * self.beam_size):
+                prefix = tokens[row].tolist()
+                for lp, token in zip(top_logprobs[row], top_tokens[row]):
+                    sequence = tuple(prefix + [token])
+                    scores[sequence] = base_logprobs[row] + lp
+                    origin[sequence] = row
+            kept = 0
+            newly_finished: Dict[Tuple[int, ...], float] = {}
+            for sequence in sorted(scores, key=scores.get, reverse=True):
+                if sequence[-1] == self.eot:
+                    newly_finished[sequence] = scores[sequence]
+                    continue
+                sum_logprobs[len(next_tokens)] = scores[sequence]
+                next_tokens.append(list(sequence))
+                sources.append(origin[sequence])
+                kept += 1
+                if kept == self.beam_size:
+                    break
+            done = self.finished[i]
+            for sequence in sorted(newly_finished, key=newly_finished.get, reverse=True):
+                if len(done) >= self.max_candidates:
+                    break
+                done[sequence] = newly_finished[sequence]
+        if sources != list(range(len(sources))) and self._reorder is not None:
+            self._reorder(torch.tensor(sources, device=tokens.device))
+        tokens = torch.tensor(next_tokens, device=tokens.device)
+        completed = all(len(done) >= self.max_candidates for done in self.finished)
+        return tokens, completed
+
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Tuple[List[List[Tensor]], List[List[float]]]:
+        """Finished sequences per audio, topped up with the best live ones when too few ended."""
+        sum_logprobs = sum_logprobs.cpu()
+        for i, done in enumerate(self.finished):
+            if len(done) < self.beam_size:
+                for j in reversed(np.argsort(sum_logprobs[i].numpy(), kind="stable").tolist()):
+                    done[tuple(tokens[i, j].tolist() + [self.eot])] = float(sum_logprobs[i][j])
+                    if len(done) >= self.beam_size:
+                        break
+        candidates = [[torch.tensor(seq) for seq in done] for done in self.finished]
+        logprobs = [list(done.values()) for done in self.finished]
+        return candidates, logprobs
+
+
 # -- ranking ------------------------------------------------------------------------------
 
 class SequenceRanker:
-    def rank(self, tokens: List[List[Tensor]], sum_logprobs: Tensor) -> List[int]:
+    def rank(self, tokens: List[List[Tensor]], sum_logprobs: Sequence[Sequence[float]]) -> List[int]:
         """Index of the best candidate in each group."""
         raise NotImplementedError
 
@@ -202,7 +279,7 @@ class MaximumLikelihoodRanker(SequenceRanker):
     def __init__(self, length_penalty: Optional[float]):
         self.length_penalty = length_penalty
 
-    def rank(self, tokens: List[List[Tensor]], sum_logprobs: Tensor) -> List[int]:
+    def rank(self, tokens: List[List[Tensor]], sum_logprobs: Sequence[Sequence[float]]) -> List[int]:
         def score(logprobs: Sequence[float], lengths: Sequence[int]) -> List[float]:
             out = []
             for lp, n in zip(logprobs, lengths):
@@ -211,7 +288,7 @@ class MaximumLikelihoodRanker(SequenceRanker):
             return out
 
         lengths = [[len(t) for t in group] for group in tokens]
-        return [int(np.argmax(score(lp, n))) for lp, n in zip(sum_logprobs.tolist(), lengths)]
+        return [int(np.argmax(score(lp, n))) for lp, n in zip(sum_logprobs, lengths)]
 
 
 # -- the task -----------------------------------------------------------------------------
@@ -221,15 +298,18 @@ class DecodingTask:
 
     def __init__(self, model: Whisper, options: DecodingOptions, tokenizer: Optional[Tokenizer] = None,
                  generator: Optional[torch.Generator] = None):
-        if options.beam_size is not None and options.beam_size > 1:
-            raise NotImplementedError("beam search is not implemented yet; use greedy decoding (beam_size=None)")
         self.model = model
         self.options = options
         base = tokenizer or model.tokenizer
         self.tokenizer = base.with_language_and_task(options.language or "en", options.task)
         self.n_ctx = model.dims.n_text_ctx
         self.sample_len = options.sample_len or self.n_ctx // 2
-        self.n_group = options.best_of if (options.temperature > 0 and options.best_of) else 1
+        if options.beam_size is not None and options.temperature == 0:
+            self.n_group = options.beam_size
+        elif options.best_of is not None and options.temperature > 0:
+            self.n_group = options.best_of
+        else:
+            self.n_group = 1
 
         self.sot_sequence = (self.tokenizer.sot_sequence_including_notimestamps if options.without_timestamps
                              else self.tokenizer.sot_sequence)
@@ -237,7 +317,10 @@ class DecodingTask:
         self.sample_begin = len(self.initial_tokens)
         self.sot_index = self.initial_tokens.index(self.tokenizer.sot)
 
-        self.decoder = GreedyDecoder(options.temperature, self.tokenizer.eot, generator)
+        if options.beam_size is not None and options.temperature == 0:
+            self.decoder: TokenDecoder = BeamSearchDecoder(options.beam_size, self.tokenizer.eot, options.patience)
+        else:
+            self.decoder = GreedyDecoder(options.temperature, self.tokenizer.eot, generator)
         self.ranker = MaximumLikelihoodRanker(options.length_penalty)
         self.logit_filters: List[LogitFilter] = []
         if options.suppress_blank:
@@ -297,6 +380,7 @@ class DecodingTask:
 
         tokens = tokens.repeat_interleave(self.n_group, dim=0)
         cache = self.model.decoder.new_cache(features, rows_per_audio=self.n_group)
+        self.decoder.reset(reorder=cache.reorder)
         tokens, sum_logprobs, no_speech_probs = self._main_loop(cache, tokens)
 
         no_speech_probs = no_speech_probs[:: self.n_group]
@@ -304,13 +388,14 @@ class DecodingTask:
         sum_logprobs = sum_logprobs.reshape(n_audio, self.n_group)
         tokens, sum_logprobs = self.decoder.finalize(tokens, sum_logprobs)
         candidates = [[row[self.sample_begin:(row == tok.eot).nonzero()[0, 0]] for row in group] for group in tokens]
+        sum_logprobs = [[float(lp) for lp in group] for group in sum_logprobs]
         chosen = self.ranker.rank(candidates, sum_logprobs)
 
         results = []
         for a in range(n_audio):
             seq = tuple(candidates[a][chosen[a]].tolist())
             text = tok.decode(seq).strip()
-            logprob = float(sum_logprobs[a, chosen[a]])
+            logprob = sum_logprobs[a][chosen[a]]
             results.append(DecodingResult(
                 tokens=seq,
                 text=text,

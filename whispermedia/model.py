@@ -127,8 +127,12 @@ class KVCache:
     seqlens: Tensor
 
     def reorder(self, source_rows: Tensor) -> None:
-        """Row i takes the contents of row ``source_rows[i]`` (beam search), in place."""
-        for t in (self.self_k, self.self_v, self.cross_k, self.cross_v):
+        """Row i takes the self-attention contents of row ``source_rows[i]`` (beam search).
+
+        The buffers stay where they are (a CUDA graph keeps its pointers). Beams only ever take
+        rows of the same audio, so the cross-attention K/V need no move.
+        """
+        for t in (self.self_k, self.self_v):
             t.copy_(t.index_select(1, source_rows))
         self.seqlens.copy_(self.seqlens.index_select(0, source_rows))
 
