@@ -1,0 +1,643 @@
+"""Reading audio out of any media file, with PyAV.
+
+Whisper wants 16 kHz mono float32 samples. This module gets them from whatever PyAV (and so the
+FFmpeg libraries it bundles) can demux and decode: WAV, FLAC, MP3, Opus, AAC in MP4, a video's
+sound track in MKV, ...
+
+- :func:`probe` says what is in a file: its streams, duration and container.
+- :func:`load_audio` decodes one audio stream into a single 1-D float32 array in [-1, 1].
+- :func:`iter_audio_chunks` yields the same samples in fixed-size pieces while decoding, for
+  long inputs; the pieces concatenated are exactly what :func:`load_audio` returns.
+
+Decoding is incremental: packets are read from the file as they are needed, never the whole
+compressed file at once, and the other streams' packets (video...) are discarded by the
+demuxer. Every decoded frame goes through one PyAV ``AudioResampler`` (format ``flt``, layout
+``mono``, the target rate), which is flushed at the end (``resample(None)``) so that the
+resampler's tail is not lost. The downmix is normalised the way ffmpeg normalises it for 16-bit
+output (stereo becomes (L+R)/2), so the result matches ``ffmpeg -i FILE -ac 1 -ar 16000 -f s16le
+-`` divided by 32768, which is what openai-whisper feeds its model: on the test fixtures the
+sample counts are equal and the values differ by at most the int16 step (tests/test_media.py).
+If the stream changes sample rate or layout part-way, the resampler is flushed and rebuilt.
+
+Sources: a path (``str``, ``bytes`` or ``os.PathLike``) or a binary file object. A seekable
+file object is read from its start, and its position is put back afterwards; it is never
+closed. A non-seekable one (a pipe) is read from where it is.
+
+Errors. Every failure to read an input is a :class:`~whispermedia.errors.MediaError` whose text
+is one line, ``"<path>: <problem>"``, naming the problem in a few words: ``no such file``, ``is
+a directory``, ``empty file``, ``permission denied``, ``not a media file PyAV can read``, ``no
+audio stream``, ``audio stream index N is out of range: the file has K audio streams``,
+``truncated or corrupt ... file``, ``truncated: ...``, ``corrupt audio data after N s``, ``...
+codec PyAV cannot decode``. For a file object, ``<path>`` is its ``name`` or ``<file
+object>``. PyAV's exceptions never reach the caller; they are chained as ``__cause__``. Bad
+arguments (a negative ``sample_rate``, a source that is neither a path nor a file object) are
+``ValueError``/``TypeError``, as programming errors.
+
+Damaged input. We raise rather than return audio that we know is incomplete:
+
+- a file cut short that cannot be opened (an MP4 whose ``moov`` index was at the end, an Ogg
+  file missing its headers) gives ``truncated or corrupt MP4/MOV file (it could not be
+  opened)``, when its first bytes are those of a known container (otherwise ``not a media
+  file``);
+- a file cut short that opens (an MP4 with its index at the front, FLAC, Matroska) decodes
+  until the data runs out. If reading or decoding then fails near the end of the file, that is
+  ``truncated: the data runs out after X s of the Y s the file declares``; if the data simply
+  ends, the decoded length is compared with the stream duration the container declares (only
+  MP4/MOV, Matroska/WebM, FLAC, Ogg, WAV; never MP3, whose durations are bitrate estimates),
+  and ending more than ``max(1 s, 5 %)`` early is ``truncated: the audio ends at X s but the
+  file declares Y s``. A WAV or MP3 file cut short gives the audio that is there: their
+  headers do not say how long they should be, in a way FFmpeg reports;
+- a packet that the demuxer or the decoder rejects in the middle of the stream is ``corrupt
+  audio data after X s (...)``, where the ffmpeg command line would log it and carry on with a
+  gap. Decoders that resynchronise without reporting anything (FLAC's parser skips the frames
+  that fail their CRC) leave a short gap that cannot be seen from here: it is not reported.
+
+From :func:`iter_audio_chunks`, the chunks already yielded before such an error stay valid; the
+MediaError comes in place of the next chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass
+from typing import IO, Iterator, List, Optional, Tuple, Union
+
+import av
+import numpy as np
+
+from whispermedia.errors import MediaError
+
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioStreamInfo",
+    "MediaInfo",
+    "probe",
+    "load_audio",
+    "iter_audio_chunks",
+]
+
+SAMPLE_RATE = 16000
+
+Source = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, IO[bytes]]
+
+# What PyAV (and the file-object path inside it) may raise while opening or reading.
+# av.error.FFmpegError is not an OSError subclass; its subclasses mix in OSError, ValueError,
+# EOFError and others. IndexError/KeyError/RuntimeError cover PyAV's own bookkeeping on
+# malformed streams (e.g. a stream list that changes shape).
+_PYAV_ERRORS: Tuple[type, ...] = (
+    av.error.FFmpegError,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    IndexError,
+    KeyError,
+    UnicodeDecodeError,
+    MemoryError,
+)
+
+# Containers whose declared duration comes from an index or header that the muxer wrote after
+# the fact (so a shorter decode means data is missing), not from a bitrate estimate.
+_EXACT_DURATION_FORMATS = ("mov", "mp4", "matroska", "webm", "flac", "ogg", "wav")
+
+# Decoded audio is handed on in blocks of about this many samples (4 s at 16 kHz).
+_BLOCK = 1 << 16
+
+# An error while reading a packet that ends this close to the end of the file is reported as
+# truncation rather than as corruption.
+_END_SLACK = 4096
+
+# Leading bytes of common media containers: an unopenable file that starts like one of these is
+# reported as truncated or corrupt rather than as "not a media file".
+_MAGIC = (
+    (4, b"ftyp", "MP4/MOV"),
+    (4, b"moov", "MP4/MOV"),
+    (4, b"mdat", "MP4/MOV"),
+    (4, b"free", "MP4/MOV"),
+    (4, b"wide", "MP4/MOV"),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
+    (0, b"RIFF", "RIFF (WAV/AVI)"),
+    (0, b"RF64", "WAV"),
+    (0, b"OggS", "Ogg"),
+    (0, b"fLaC", "FLAC"),
+    (0, b"ID3", "MP3"),
+    (0, b"FORM", "AIFF"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "ASF/WMA"),
+    (0, b"#!AMR", "AMR"),
+    (0, b"FLV", "FLV"),
+    (0, b"caff", "CAF"),
+)
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    """One audio stream of a media file.
+
+    ``index`` is the stream's position among the file's *audio* streams (0-based; the value to
+    pass as ``stream_index``), not its index among all streams. ``codec`` is FFmpeg's codec name
+    (``"aac"``, ``"mp3"``, ``"opus"``, ``"pcm_s16le"``...). ``duration`` is in seconds, None
+    when the container does not say. ``language`` is the stream's language tag as written in
+    the file (e.g. ``"eng"``), None when absent or ``"und"``.
+    """
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: Optional[float]
+    language: Optional[str]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What :func:`probe` found in a media file.
+
+    ``duration`` is the container's duration in seconds (None if unknown). ``has_video`` is
+    True when there is a real video stream (cover art attached to an audio file does not
+    count). ``container`` is FFmpeg's demuxer name, e.g. ``"wav"``, ``"mp3"``, ``"ogg"``,
+    ``"matroska,webm"`` or ``"mov,mp4,m4a,3gp,3g2,mj2"``.
+    """
+
+    path: str
+    duration: Optional[float]
+    audio_streams: Tuple[AudioStreamInfo, ...]
+    has_video: bool
+    container: str
+
+
+# --------------------------------------------------------------------------------------------
+# opening
+
+
+class _Input:
+    """An opened container plus what is needed to report on it and to put things back."""
+
+    def __init__(self, source: Source):
+        self.label, self._fileobj, self._restore, self.size = _check_source(source)
+        # "file:" keeps FFmpeg from reading a relative path such as "take:2.wav" as a URL
+        target = self._fileobj if self._fileobj is not None else "file:" + self.label
+        try:
+            try:
+                # a tag in a legacy encoding must not make the whole file unreadable
+                self.container = av.open(target, mode="r", metadata_errors="replace")
+            except TypeError:  # PyAV >= 19 dropped the argument (and always decodes leniently)
+                self.container = av.open(target, mode="r")
+        except _PYAV_ERRORS as exc:
+            message = self._open_failure(exc)  # may peek at the first bytes
+            self._put_back()
+            raise MediaError(message, self.label) from exc
+        except BaseException:
+            self._put_back()
+            raise
+
+    def _open_failure(self, exc: BaseException) -> str:
+        if isinstance(exc, PermissionError):
+            return "permission denied"
+        if isinstance(exc, FileNotFoundError):
+            return "no such file"
+        if isinstance(exc, IsADirectoryError):
+            return "is a directory"
+        kind = _sniff(self._head())
+        if kind is not None:
+            return f"truncated or corrupt {kind} file (it could not be opened)"
+        return "not a media file PyAV can read (unrecognised format)"
+
+    def _head(self) -> bytes:
+        try:
+            if self._fileobj is None:
+                with open(self.label, "rb") as f:
+                    return f.read(16)
+            if self._restore is not None:
+                self._fileobj.seek(0)
+                return self._fileobj.read(16)
+        except (OSError, ValueError):
+            pass
+        return b""
+
+    def _put_back(self) -> None:
+        if self._restore is not None:
+            try:
+                self._fileobj.seek(self._restore)
+            except (OSError, ValueError):
+                pass
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except _PYAV_ERRORS:
+            pass
+        finally:
+            self._put_back()
+
+    def __enter__(self) -> "_Input":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _check_source(
+    source: Source,
+) -> Tuple[str, Optional[IO[bytes]], Optional[int], Optional[int]]:
+    """Validate ``source``.
+
+    Returns (label for messages, file object or None, position to restore, size in bytes or
+    None when unknown).
+    """
+    if isinstance(source, (str, bytes, os.PathLike)):
+        path = os.fsdecode(os.fspath(source))
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise MediaError("no such file", path) from None
+        except NotADirectoryError:
+            raise MediaError("no such file (a parent in the path is not a directory)", path) from None
+        except PermissionError:
+            raise MediaError("permission denied", path) from None
+        except (OSError, ValueError) as exc:  # ValueError: embedded NUL byte
+            why = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+            raise MediaError(f"cannot access the file ({why[:1].lower() + why[1:]})", path) from exc
+        if stat.S_ISDIR(st.st_mode):
+            raise MediaError("is a directory, not a media file", path)
+        if stat.S_ISREG(st.st_mode):
+            if st.st_size == 0:
+                raise MediaError("empty file (0 bytes)", path)
+            if not os.access(path, os.R_OK):
+                raise MediaError("permission denied", path)
+            return path, None, None, st.st_size
+        return path, None, None, None
+
+    if callable(getattr(source, "read", None)):
+        name = getattr(source, "name", None)
+        label = name if isinstance(name, str) and name else "<file object>"
+        if getattr(source, "closed", False):
+            raise MediaError("the file object is closed", label)
+        restore = size = None
+        seekable = getattr(source, "seekable", None)
+        try:
+            if seekable is None or seekable():
+                restore = source.tell()
+                size = source.seek(0, os.SEEK_END)
+                source.seek(0)
+                if size == 0:
+                    source.seek(restore)
+                    raise MediaError("empty file (0 bytes)", label)
+        except (OSError, ValueError, AttributeError):
+            restore = size = None  # not really seekable: PyAV reads it as a stream from where it is
+        return label, source, restore, size
+
+    raise TypeError(
+        "source must be a path (str or os.PathLike) or a binary file object, "
+        f"not {type(source).__name__}"
+    )
+
+
+def _sniff(head: bytes) -> Optional[str]:
+    for offset, magic, kind in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return kind
+    # MP3 without an ID3 tag: an MPEG audio frame sync (11 set bits)
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "MPEG audio"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# streams
+
+
+def _channels(codec_context) -> int:
+    if codec_context is None:
+        return 0
+    n = getattr(codec_context, "channels", None)
+    if not n:
+        layout = getattr(codec_context, "layout", None)
+        n = getattr(layout, "nb_channels", None) or len(getattr(layout, "channels", ()) or ())
+    return int(n or 0)
+
+
+def _codec_name(stream) -> str:
+    cc = stream.codec_context  # None when PyAV has no decoder for the stream's codec
+    codec = getattr(cc, "codec", None)
+    for name in (getattr(codec, "canonical_name", None), getattr(cc, "name", None),
+                 getattr(codec, "name", None)):
+        if name:
+            return str(name)
+    return "unknown"
+
+
+_HMS = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def _stream_duration(stream) -> Optional[float]:
+    """The stream's own duration in seconds, from the stream header or a DURATION tag."""
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    # Matroska keeps per-stream durations in a tag, e.g. "00:00:02.024000000"
+    for key, value in (stream.metadata or {}).items():
+        if key.upper() == "DURATION" and isinstance(value, str):
+            m = _HMS.match(value.strip())
+            if m:
+                h, mnt, s = m.groups()
+                return int(h) * 3600 + int(mnt) * 60 + float(s)
+    return None
+
+
+def _language(stream) -> Optional[str]:
+    lang = getattr(stream, "language", None) or (stream.metadata or {}).get("language")
+    if not lang or lang.lower() == "und":
+        return None
+    return str(lang)
+
+
+def _is_real_video(stream) -> bool:
+    disposition = getattr(stream, "disposition", 0)
+    try:
+        return not (int(disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC: cover art
+    except (TypeError, ValueError):
+        return True
+
+
+def _container_duration(container) -> Optional[float]:
+    if container.duration is None or container.duration <= 0:
+        return None
+    return container.duration / 1_000_000  # AV_TIME_BASE
+
+
+def _select_stream(inp: _Input, stream_index: Optional[int]):
+    audio = inp.container.streams.audio
+    n = len(audio)
+    if n == 0:
+        video = [s for s in inp.container.streams.video if _is_real_video(s)]
+        detail = " (the file has video only)" if video else ""
+        raise MediaError(f"no audio stream{detail}", inp.label)
+    if stream_index is None:
+        return audio[0]
+    if not 0 <= stream_index < n:
+        have = "1 audio stream (index 0)" if n == 1 else f"{n} audio streams (0 to {n - 1})"
+        raise MediaError(f"audio stream index {stream_index} is out of range: the file has {have}",
+                         inp.label)
+    return audio[stream_index]
+
+
+def _check_decodable(inp: _Input, stream, position: int) -> None:
+    if stream.codec_context is None:
+        raise MediaError(
+            f"audio stream {position} has a codec PyAV cannot decode (or a corrupt header)",
+            inp.label,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def probe(source: Source) -> MediaInfo:
+    """Describe a media file without decoding it.
+
+    ``source`` is a path (str or os.PathLike) or a binary file object (read from its start; its
+    position is put back afterwards; it is not closed). Raises MediaError when the file cannot
+    be opened; a file with no audio stream is *not* an error here (``audio_streams`` is empty).
+    """
+    with _Input(source) as inp:
+        c = inp.container
+        try:
+            streams = []
+            for i, s in enumerate(c.streams.audio):
+                cc = s.codec_context
+                streams.append(AudioStreamInfo(
+                    index=i,
+                    codec=_codec_name(s),
+                    sample_rate=int(getattr(cc, "sample_rate", 0) or 0),
+                    channels=_channels(cc),
+                    duration=_stream_duration(s),
+                    language=_language(s),
+                ))
+            return MediaInfo(
+                path=inp.label,
+                duration=_container_duration(c),
+                audio_streams=tuple(streams),
+                has_video=any(_is_real_video(s) for s in c.streams.video),
+                container=str(c.format.name),
+            )
+        except _PYAV_ERRORS as exc:
+            raise MediaError(f"cannot read the stream headers ({_reason(exc)})", inp.label) from exc
+
+
+def load_audio(
+    source: Source,
+    *,
+    stream_index: Optional[int] = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """Decode one audio stream to mono float32 at ``sample_rate`` Hz, values in [-1, 1].
+
+    ``stream_index`` picks the N-th *audio* stream (0-based, see :attr:`AudioStreamInfo.index`);
+    None means the first. All channels are downmixed to one. Returns a 1-D array.
+
+    Raises MediaError for anything wrong with the input: missing, a directory, empty, not
+    media, no audio stream, ``stream_index`` out of range, truncated or corrupt (see the module
+    docstring for what counts; a partial decode raises rather than returning partial audio).
+    """
+    decoding = _decode(source, stream_index, sample_rate)
+    next(decoding)  # the empty marker yielded once the input is open and checked
+    pieces = list(decoding)
+    if not pieces:
+        return np.zeros(0, dtype=np.float32)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def iter_audio_chunks(
+    source: Source,
+    *,
+    stream_index: Optional[int] = None,
+    sample_rate: int = SAMPLE_RATE,
+    chunk_samples: int = 480000,
+) -> Iterator[np.ndarray]:
+    """Decode like :func:`load_audio`, yielding 1-D float32 chunks as the decoding goes.
+
+    Every chunk has exactly ``chunk_samples`` samples (default 30 s at 16 kHz) except the last,
+    which has the rest (never empty; nothing is yielded for a stream with no samples). Their
+    concatenation equals ``load_audio(source, ...)`` sample for sample. Memory stays bounded
+    by about two chunks (at most 4 s of decoded audio is held back), whatever the input's
+    length.
+
+    The file is opened, checked and its stream selected when this function is called, so a
+    missing file or an out-of-range ``stream_index`` raises MediaError here, not at the first
+    ``next()``. Errors found while decoding are raised from the iteration.
+    """
+    if isinstance(chunk_samples, bool) or not isinstance(chunk_samples, int) or chunk_samples <= 0:
+        raise ValueError(f"chunk_samples must be a positive int, got {chunk_samples!r}")
+    # blocks no larger than a chunk: each chunk is handed out as soon as it is decoded
+    pieces = _decode(source, stream_index, sample_rate, min(chunk_samples, _BLOCK))
+    next(pieces)  # run the opening and checks now: the generator stops at its first yield
+    return _rechunk(pieces, chunk_samples)
+
+
+# --------------------------------------------------------------------------------------------
+# decoding
+
+
+def _rechunk(pieces: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    buf: List[np.ndarray] = []
+    held = 0
+    try:
+        for piece in pieces:
+            while piece.size:
+                take = min(size - held, piece.size)
+                buf.append(piece[:take])
+                held += take
+                piece = piece[take:]
+                if held == size:
+                    yield buf[0].copy() if len(buf) == 1 else np.concatenate(buf)
+                    buf, held = [], 0
+        if held:
+            yield np.concatenate(buf) if len(buf) > 1 else buf[0].copy()
+    finally:
+        pieces.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, single-line description of a PyAV error, without FFmpeg's call-site noise."""
+    text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+    text = str(text).splitlines()[0].strip()
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    text = re.sub(r"^Error number -?\d+ occurred$", "undocumented decoder error", text)
+    return text[:1].lower() + text[1:] if text else exc.__class__.__name__
+
+
+def _decode(
+    source: Source,
+    stream_index: Optional[int],
+    sample_rate: int,
+    block_samples: int = _BLOCK,
+) -> Iterator[np.ndarray]:
+    """Generator: first yields an empty array once the input is open and checked, then the
+    resampled audio in blocks of about ``block_samples``. Closes the container when finished
+    or closed early."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+    if stream_index is not None and (isinstance(stream_index, bool)
+                                     or not isinstance(stream_index, int)):
+        raise TypeError(f"stream_index must be an int or None, not {type(stream_index).__name__}")
+    inp = _Input(source)
+    try:
+        stream = _select_stream(inp, stream_index)
+        _check_decodable(inp, stream, stream_index or 0)
+        for other in inp.container.streams:
+            if other is not stream:
+                try:
+                    other.discard = av.stream.Discard.all  # demuxer drops their packets early
+                except (AttributeError, ValueError, TypeError):
+                    pass
+        yield np.zeros(0, dtype=np.float32)
+        yield from _decode_stream(inp, stream, sample_rate, block_samples)
+    finally:
+        inp.close()
+
+
+def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) -> Iterator[np.ndarray]:
+    resampler = None
+    scale = None
+    key = None
+    produced = 0  # output samples so far, for messages and the truncation check
+    packet_end = -1  # byte offset just past the last packet read, when the demuxer says
+    pending: List[np.ndarray] = []  # resampled frames not yet handed out
+    pending_n = 0
+
+    def take(frame) -> None:
+        nonlocal produced, pending_n
+        for out in resampler.resample(frame):
+            samples = out.to_ndarray().reshape(-1)
+            if samples.size:
+                if scale is not None:
+                    samples = samples.astype(np.float32) * np.float32(scale)
+                pending.append(samples)
+                pending_n += samples.size
+                produced += samples.size
+
+    def block() -> np.ndarray:
+        # Frames are a few hundred samples each; the per-call cost of numpy on each of them
+        # would cost more than the decoding, so they are joined into blocks first.
+        nonlocal pending, pending_n
+        out = np.concatenate(pending) if len(pending) > 1 else np.array(pending[0], np.float32)
+        pending, pending_n = [], 0
+        # float decoders (AAC, MP3, Opus) can overshoot full scale, and float PCM can hold
+        # anything, NaN included; whisper's ffmpeg path clips when it converts to int16, and
+        # our contract says [-1, 1]
+        if not np.isfinite(out).all():
+            np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+        return np.clip(out, -1.0, 1.0, out=out)
+
+    try:
+        for packet in inp.container.demux(stream):
+            pos = packet.pos
+            if pos is not None and pos >= 0:
+                packet_end = pos + packet.size
+            for frame in packet.decode():
+                # A stream may change its sample rate or channel layout mid-way (broadcast
+                # captures, concatenated MP3s): flush the old resampler and start a new one.
+                frame_key = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if frame_key != key:
+                    if resampler is not None:
+                        take(None)
+                    resampler, scale = _make_resampler(sample_rate)
+                    key = frame_key
+                take(frame)
+                if pending_n >= block_samples:
+                    yield block()
+        if resampler is not None:
+            take(None)  # flush: the resampler holds back its last few samples
+        if pending_n:
+            yield block()
+    except MediaError:
+        raise
+    except _PYAV_ERRORS as exc:
+        got = produced / sample_rate
+        # An error while reading the last bytes of the file is the file being cut short.
+        if inp.size is not None and packet_end >= inp.size - _END_SLACK:
+            declared = _stream_duration(stream)
+            of = f" of the {declared:.2f} s the file declares" if declared else ""
+            message = f"truncated: the data runs out after {got:.2f} s{of}"
+        else:
+            message = f"corrupt audio data after {got:.2f} s ({_reason(exc)})"
+        raise MediaError(message, inp.label) from exc
+
+    if produced == 0:
+        raise MediaError("the audio stream has no decodable samples (truncated or corrupt?)",
+                         inp.label)
+    _check_complete(inp, stream, produced / sample_rate)
+
+
+def _make_resampler(sample_rate: int):
+    """An AudioResampler to mono float at ``sample_rate``, and the scale its output needs.
+
+    The downmix must be the one openai-whisper gets from ``ffmpeg -ac 1 ... -f s16le``. FFmpeg's
+    default mixing matrix for stereo to mono is L/sqrt(2) + R/sqrt(2); for *integer* output
+    it is normalised (here to L/2 + R/2) so that it cannot clip, for float output it is not.
+    ``rematrix_maxval=1`` asks for the same normalisation with float output. PyAV before 18
+    cannot pass resampler options; there we ask for ``s16`` and scale by 1/32768, which is
+    exactly openai-whisper's arithmetic (16-bit quantisation included).
+    """
+    try:
+        return av.AudioResampler(format="flt", layout="mono", rate=sample_rate,
+                                 options={"rematrix_maxval": "1.0"}), None
+    except TypeError:
+        return av.AudioResampler(format="s16", layout="mono", rate=sample_rate), 1.0 / 32768.0
+
+
+def _check_complete(inp: _Input, stream, got: float) -> None:
+    fmt = str(inp.container.format.name)
+    if not any(name in fmt.split(",") for name in _EXACT_DURATION_FORMATS):
+        return
+    declared = _stream_duration(stream)
+    if declared is None or not math.isfinite(declared):
+        return
+    if declared - got > max(1.0, 0.05 * declared):
+        raise MediaError(
+            f"truncated: the audio ends at {got:.2f} s but the file declares {declared:.2f} s",
+            inp.label,
+        )
