@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -17,7 +18,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from . import features
+from . import features, timing
 from .decoding import DecodingResult, DecodingTask
 from .model import Whisper
 from .models import load_model
@@ -153,14 +154,15 @@ class TranscriptStream:
         info = self.info
         opts = self.options
         tok = self._tokenizer
-        if opts.word_timestamps:
-            raise NotImplementedError("word_timestamps is not implemented yet")
 
+        if opts.word_timestamps and opts.task == "translate":
+            warnings.warn("word timings of a translation may be unreliable: the words are not the speech's")
         clips = _seek_clips(opts.clip_timestamps, self.content_frames)
         initial_prompt_tokens = tok.encode(" " + opts.initial_prompt.strip()) if opts.initial_prompt else []
         remaining_prompt_length = self.model.dims.n_text_ctx // 2 - 1 - len(initial_prompt_tokens)
         state = _LoopState(seek=clips[0][0], all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
         total_seconds = info.duration
+        last_speech_timestamp = 0.0
 
         for clip_start, clip_end in clips:
             state.seek = max(state.seek, clip_start)
@@ -176,7 +178,9 @@ class TranscriptStream:
                     prompt = initial_prompt_tokens + state.all_tokens[ignored:][-remaining_prompt_length:]
                 else:
                     prompt = state.all_tokens[state.prompt_reset_since:]
-                result = self._decode_with_fallback(window, prompt)
+                with torch.no_grad():
+                    audio_features = self.model.embed_audio(window[None])  # once per window
+                result = self._decode_with_fallback(audio_features, prompt)
 
                 if self._is_silence(result):
                     state.seek += segment_size
@@ -184,9 +188,28 @@ class TranscriptStream:
                     continue
 
                 segments, state.seek = _split_segments(result, tok, seek, segment_size, time_offset)
+                if opts.word_timestamps:
+                    is_ts = [t >= tok.timestamp_begin for t in result.tokens]
+                    timed = timing.apply_word_timestamps(
+                        segments, self.model, tok, audio_features,
+                        window_seek=seek, segment_size=segment_size, next_seek=state.seek,
+                        single_timestamp_ending=is_ts[-2:] == [False, True],
+                        content_frames=self.content_frames,
+                        prepend_punctuations=opts.prepend_punctuations,
+                        append_punctuations=opts.append_punctuations,
+                        hallucination_silence_threshold=opts.hallucination_silence_threshold,
+                        last_speech_timestamp=last_speech_timestamp,
+                    )
+                    state.seek = timed.seek
+                    if timed.skip:  # a hallucination after silence: nothing of this window is kept
+                        self._report(state, total_seconds)
+                        continue
+                    segments, last_speech_timestamp = timed.segments, timed.last_speech_timestamp
                 for segment in segments:
+                    # cleared after word timing: emptiness is judged on the adjusted bounds
                     if segment.start == segment.end or not segment.text.strip():
-                        segment = dataclasses.replace(segment, text="", tokens=())
+                        segment = dataclasses.replace(segment, text="", tokens=(),
+                                                      words=None if segment.words is None else ())
                     segment = dataclasses.replace(segment, id=state.segment_count)
                     state.segment_count += 1
                     state.all_tokens.extend(segment.tokens)
@@ -212,16 +235,15 @@ class TranscriptStream:
             skip = False
         return skip
 
-    def _decode_with_fallback(self, window: torch.Tensor, prompt: Sequence[int]) -> DecodingResult:
+    def _decode_with_fallback(self, audio_features: torch.Tensor, prompt: Sequence[int]) -> DecodingResult:
         """Decode at each temperature in turn until the result is neither repetitive nor
-        improbable (or looks like silence)."""
+        improbable (or looks like silence). audio_features: [1, n_audio_ctx, n_audio_state]."""
         opts = self.options
-        features_ = self.model.embed_audio(window[None])  # the encoder runs once per window
         result: Optional[DecodingResult] = None
         for t in opts.temperature:
             decoding = opts.decoding_options(
                 t, prompt=tuple(prompt), prefix=_prefix_tokens(opts.prefix, self._tokenizer))
-            result = DecodingTask(self.model, decoding, self._tokenizer).run(None, audio_features=features_)[0]
+            result = DecodingTask(self.model, decoding, self._tokenizer).run(None, audio_features=audio_features)[0]
             too_repetitive = (opts.compression_ratio_threshold is not None
                               and result.compression_ratio > opts.compression_ratio_threshold)
             too_unlikely = opts.logprob_threshold is not None and result.avg_logprob < opts.logprob_threshold
