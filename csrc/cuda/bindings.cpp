@@ -1,0 +1,122 @@
+// ATen entry points of the CUDA kernels: the only CUDA-side file that sees ATen. Each entry
+// checks its arguments (shared with the CPU entry, see ops.h), guards the device, allocates
+// outputs and scratch with the caching allocator, fills the POD params and launches on the
+// current stream. Compiled only in CUDA builds.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "common/checks.h"
+#include "cuda/launch.h"
+#include "ops.h"
+
+namespace whispermedia {
+
+at::Tensor log_mel_spectrogram_cuda(const at::Tensor& audio,    // [B, N] or [N] float32
+                                    const at::Tensor& filters,  // [n_mels, n_fft / 2 + 1] float32
+                                    int64_t hop_length) {
+  const LogMelSizes sz = check_log_mel_args(audio, filters, hop_length, c10::DeviceType::CUDA);
+  const int32_t frames_per_block = log_mel_cuda_frames_per_block(static_cast<int32_t>(sz.n_fft));
+  TORCH_CHECK(frames_per_block > 0, "log_mel_spectrogram: n_fft = ", sz.n_fft,
+              " does not fit in the CUDA kernel's shared memory (n_fft <= 3072 is supported)");
+  TORCH_CHECK(sz.batch <= 65535, "log_mel_spectrogram: at most 65535 rows per call on CUDA, got ", sz.batch);
+  const c10::cuda::CUDAGuard guard(audio.device());
+
+  const at::Tensor x = (sz.batched ? audio : audio.unsqueeze(0)).contiguous();
+  const at::Tensor fb = filters.contiguous();
+  at::Tensor out = sz.batched ? at::empty({sz.batch, sz.n_mels, sz.n_frames}, x.options())
+                              : at::empty({sz.n_mels, sz.n_frames}, x.options());
+  if (out.numel() == 0) return out;
+
+  const int64_t n_tiles = (sz.n_frames + frames_per_block - 1) / frames_per_block;
+  // Scratch is freed when this returns but stays reserved for this stream by the caching
+  // allocator until the kernels queued on it have run.
+  at::Tensor bounds = at::empty({sz.n_mels, 2}, x.options().dtype(at::kInt));
+  at::Tensor maxima = at::empty({sz.batch * n_tiles + sz.batch}, x.options());
+
+  MelParams p;
+  p.audio = x.data_ptr<float>();
+  p.filters = fb.data_ptr<float>();
+  p.filter_bounds = bounds.data_ptr<int32_t>();
+  p.out = out.data_ptr<float>();
+  p.tile_max = maxima.data_ptr<float>();
+  p.row_max = p.tile_max + sz.batch * n_tiles;
+  p.batch = sz.batch;
+  p.n_samples = sz.n_samples;
+  p.audio_row_stride = x.stride(0);
+  p.n_frames = sz.n_frames;
+  p.n_tiles = n_tiles;
+  p.n_fft = static_cast<int32_t>(sz.n_fft);
+  p.n_bins = static_cast<int32_t>(fb.size(1));
+  p.hop = static_cast<int32_t>(hop_length);
+  p.n_mels = static_cast<int32_t>(sz.n_mels);
+  p.frames_per_tile = frames_per_block;
+  make_fft_plan(p.n_fft / 2, &p.plan);
+
+  C10_CUDA_CHECK(launch_log_mel(p, c10::cuda::getCurrentCUDAStream()));
+  return out;
+}
+
+at::Tensor kv_attention_cuda(const at::Tensor& q,        // [B, Tq, H, D]
+                             at::Tensor& k_cache,        // [B, Tmax, H, D], written in place
+                             at::Tensor& v_cache,        // [B, Tmax, H, D], written in place
+                             const at::Tensor& k_new,    // [B, Tq, H, D]
+                             const at::Tensor& v_new,    // [B, Tq, H, D]
+                             const at::Tensor& seqlens,  // [B] int32, stays on the device
+                             double scale) {
+  const KvAttnSizes sz = check_kv_attention_args(q, k_cache, v_cache, k_new, v_new, seqlens, c10::DeviceType::CUDA);
+  TORCH_CHECK(sz.head_dim <= kKvAttnMaxHeadDim, "kv_attention: head dim ", sz.head_dim, " > ", kKvAttnMaxHeadDim,
+              " is not supported on CUDA");
+  const c10::cuda::CUDAGuard guard(q.device());
+
+  at::Tensor out = at::empty({sz.batch, sz.tq, sz.heads, sz.head_dim}, q.options());
+  if (out.numel() == 0) return out;
+  // seqlens + Tq <= Tmax is checked by the kernel (a device-side assertion): reading it
+  // here would synchronise every decode step and break CUDA graph capture.
+  const at::Tensor lens = seqlens.contiguous();
+  const at::Tensor qc = last_dim_contiguous(q), kn = last_dim_contiguous(k_new), vn = last_dim_contiguous(v_new);
+
+  KvAttnParams p;
+  p.q = qc.data_ptr();
+  p.k_cache = k_cache.data_ptr();
+  p.v_cache = v_cache.data_ptr();
+  p.k_new = kn.data_ptr();
+  p.v_new = vn.data_ptr();
+  p.out = out.data_ptr();
+  p.seqlens = lens.data_ptr<int32_t>();
+  p.q_stride = strides_of(qc);
+  p.k_cache_stride = strides_of(k_cache);
+  p.v_cache_stride = strides_of(v_cache);
+  p.k_new_stride = strides_of(kn);
+  p.v_new_stride = strides_of(vn);
+  p.out_stride = strides_of(out);
+  p.batch = static_cast<int32_t>(sz.batch);
+  p.tq = static_cast<int32_t>(sz.tq);
+  p.tmax = static_cast<int32_t>(sz.tmax);
+  p.heads = static_cast<int32_t>(sz.heads);
+  p.head_dim = static_cast<int32_t>(sz.head_dim);
+  p.scale = static_cast<float>(scale);
+  p.dtype = attn_dtype(q.scalar_type());
+  kv_attention_cuda_plan(&p);
+
+  at::Tensor partial;
+  if (p.num_splits > 1) {
+    const int64_t slots = sz.batch * sz.tq * sz.heads * p.num_splits;
+    partial = at::empty({slots * (sz.head_dim + 2)}, q.options().dtype(at::kFloat));
+    p.partial_acc = partial.data_ptr<float>();
+    p.partial_max = p.partial_acc + slots * sz.head_dim;
+    p.partial_sum = p.partial_max + slots;
+  }
+  C10_CUDA_CHECK(launch_kv_attention(p, c10::cuda::getCurrentCUDAStream()));
+  return out;
+}
+
+}  // namespace whispermedia
+
+TORCH_LIBRARY_IMPL(whispermedia, CUDA, m) {
+  m.impl("log_mel_spectrogram", &whispermedia::log_mel_spectrogram_cuda);
+  m.impl("kv_attention", &whispermedia::kv_attention_cuda);
+}

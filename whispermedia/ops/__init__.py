@@ -1,0 +1,123 @@
+"""The fused ops, compiled when possible and pure torch otherwise.
+
+``log_mel_spectrogram`` and ``kv_attention`` call ``torch.ops.whispermedia.*`` (the
+``whispermedia._C`` extension) when it is loaded and has a kernel for the input's device,
+and otherwise :mod:`whispermedia.ops.reference`, warning once per (op, reason). The
+environment variable ``WM_FORCE_REFERENCE=1`` selects the reference everywhere (read at
+each call). :func:`backend_info` says which path is live; ``wm doctor`` prints it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from whispermedia.ops import reference
+
+__all__ = ["log_mel_spectrogram", "kv_attention", "backend_info", "reference"]
+
+_OPS = ("log_mel_spectrogram", "kv_attention")
+
+try:
+    from whispermedia import _C  # noqa: F401  (loading the library registers the ops)
+except (ImportError, OSError) as exc:  # a source checkout without a build, or an ABI mismatch with torch
+    _C = None
+    _EXTENSION_ERROR: str | None = f"{type(exc).__name__}: {exc}"
+else:
+    _EXTENSION_ERROR = None
+    from whispermedia.ops import _fake  # noqa: F401  (needs the schemas defined by _C)
+
+
+def _has_kernel(op: str, dispatch_key: str) -> bool:
+    if _C is None:
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"whispermedia::{op}", dispatch_key)
+
+
+# Registrations happen when _C loads and never change afterwards, so they are looked up
+# once; a plain dict also keeps the wrappers traceable by torch.compile.
+# "meta" is the fake kernel: shape inference on meta tensors goes through the op as well.
+_COMPILED: dict[str, dict[str, bool]] = {
+    op: {"cpu": _has_kernel(op, "CPU"), "cuda": _has_kernel(op, "CUDA"), "meta": _has_kernel(op, "Meta")}
+    for op in _OPS
+}
+_warned: set[tuple[str, str]] = set()
+
+
+def _forced_reference() -> bool:
+    return os.environ.get("WM_FORCE_REFERENCE", "") == "1"
+
+
+def _use_compiled(op: str, device: torch.device) -> bool:
+    if _forced_reference():
+        return False
+    if _COMPILED[op].get(device.type, False):
+        return True
+    reason = (f"whispermedia._C is not loaded ({_EXTENSION_ERROR})" if _C is None
+              else f"whispermedia._C has no {device.type} kernel")
+    if (op, reason) not in _warned:
+        _warned.add((op, reason))
+        warnings.warn(f"{op}: {reason}; using the slower pure-torch reference "
+                      "(see `wm doctor`)", RuntimeWarning, stacklevel=3)
+    return False
+
+
+def log_mel_spectrogram(audio: torch.Tensor, filters: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Whisper-normalised log-mel spectrogram; see :func:`reference.log_mel_spectrogram`.
+
+    audio: float32, shape = (B, N) or (N,), samples; filters: float32, shape =
+    (n_mels, n_fft // 2 + 1); returns float32, shape = (B, n_mels, N // hop_length) or
+    (n_mels, N // hop_length), clamped to each row's max - 8 (log10 units) and scaled.
+    """
+    if _use_compiled("log_mel_spectrogram", audio.device):
+        return torch.ops.whispermedia.log_mel_spectrogram(audio, filters, hop_length)
+    return reference.log_mel_spectrogram(audio, filters, hop_length)
+
+
+def kv_attention(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    k_new: torch.Tensor,
+    v_new: torch.Tensor,
+    seqlens: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    """Append this step's keys/values to the caches and attend causally; see
+    :func:`reference.kv_attention`.
+
+    q, k_new, v_new: shape = (B, Tq, H, D); k_cache, v_cache: shape = (B, Tmax, H, D),
+    written in place at rows [seqlens[b], seqlens[b] + Tq); seqlens: int32, shape = (B,),
+    not advanced; returns shape = (B, Tq, H, D) in q's dtype.
+    """
+    if _use_compiled("kv_attention", q.device):
+        return torch.ops.whispermedia.kv_attention(q, k_cache, v_cache, k_new, v_new, seqlens, scale)
+    return reference.kv_attention(q, k_cache, v_cache, k_new, v_new, seqlens, scale)
+
+
+def backend_info() -> dict:
+    """Which implementation of each op is live, for ``wm doctor`` and bug reports.
+
+    Returns ``{"extension_loaded", "extension_error", "extension_path", "cuda_built",
+    "forced_reference", "ops": {op: {"cpu": ..., "cuda": ...}}}``. Per device the value is
+    ``"compiled"`` or ``"reference"``; ``"cuda"`` is ``"unavailable"`` when torch sees no
+    CUDA device. ``cuda_built`` says whether the CUDA kernels are registered at all.
+    """
+    forced = _forced_reference()
+    cuda_available = torch.cuda.is_available()
+
+    def path(op: str, device: str) -> str:
+        if device == "cuda" and not cuda_available:
+            return "unavailable"
+        return "compiled" if _COMPILED[op][device] and not forced else "reference"
+
+    return {
+        "extension_loaded": _C is not None,
+        "extension_error": _EXTENSION_ERROR,
+        "extension_path": getattr(_C, "__file__", None),
+        "cuda_built": all(_COMPILED[op]["cuda"] for op in _OPS),
+        "forced_reference": forced,
+        "ops": {op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _OPS},
+    }

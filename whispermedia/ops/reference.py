@@ -1,0 +1,146 @@
+"""Pure-torch reference of the fused ops: the executable contract of ``whispermedia._C``.
+
+Every compiled kernel (CPU and CUDA) is tested against these functions, and
+:mod:`whispermedia.ops` falls back to them when the extension is missing. They run on any
+device torch supports and favour clarity over speed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["log_mel_spectrogram", "kv_attention"]
+
+_LOG_FLOOR = 1e-10
+_DYNAMIC_RANGE = 8.0  # log10 units kept below each row's maximum
+_OFFSET = 4.0
+
+
+def log_mel_spectrogram(audio: torch.Tensor, filters: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Whisper-normalised log-mel spectrogram.
+
+    Parameters
+    ----------
+    audio: torch.Tensor, float32, shape = (B, N) or (N,)
+        Waveform samples (Whisper expects 16 kHz mono in [-1, 1]). N must exceed n_fft // 2,
+        the amount of reflect padding on each side.
+    filters: torch.Tensor, float32, shape = (n_mels, n_fft // 2 + 1)
+        Mel filter bank; its width fixes n_fft = 2 * (filters.shape[1] - 1) (400 for Whisper).
+    hop_length: int
+        Samples between frame centres (160 for Whisper, i.e. 100 frames per second).
+
+    Returns
+    -------
+    torch.Tensor, float32, shape = (B, n_mels, N // hop_length) or (n_mels, N // hop_length)
+        For each batch row b independently (as openai-whisper does for one clip, ref:
+        https://github.com/openai/whisper/blob/c0d2f62/whisper/audio.py#L110-L157):
+
+        1. reflect-pad the row by n_fft // 2 on both sides (``torch.stft(center=True,
+           pad_mode="reflect")``) and cut frames of n_fft samples every hop_length samples,
+           giving 1 + N // hop_length frames; frame t is centred on sample t * hop_length;
+        2. multiply by the periodic Hann window of length n_fft; real FFT; power ``|X|^2``;
+        3. drop the last frame (openai-whisper's ``stft[..., :-1]``): N // hop_length remain;
+        4. ``mel = filters @ power``; ``x = log10(max(mel, 1e-10))``;
+        5. ``x = max(x, x[b].max() - 8)``: the dynamic-range clamp uses the maximum of the
+           whole row b (over all mels and frames), so a batch of unrelated clips gives each
+           clip the numbers it would get alone, and a row equals openai-whisper's
+           ``log_mel_spectrogram`` of that clip;
+        6. ``(x + 4) / 4``.
+    """
+    if audio.dtype != torch.float32 or filters.dtype != torch.float32:
+        raise TypeError(f"audio and filters must be float32, got {audio.dtype} and {filters.dtype}")
+    if audio.dim() not in (1, 2) or filters.dim() != 2:
+        raise ValueError(f"audio must be [N] or [B, N] and filters [n_mels, n_fft//2+1], got "
+                         f"{tuple(audio.shape)} and {tuple(filters.shape)}")
+    n_fft = 2 * (filters.shape[1] - 1)
+    n_samples = audio.shape[-1]
+    if n_samples <= n_fft // 2:
+        raise RuntimeError(f"log_mel_spectrogram: audio of {n_samples} samples is too short to "
+                           f"reflect-pad by n_fft / 2 = {n_fft // 2} (need more than {n_fft // 2} samples)")
+    if hop_length <= 0:
+        raise ValueError(f"hop_length must be positive, got {hop_length}")
+
+    x = audio if audio.dim() == 2 else audio.unsqueeze(0)
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32, device=audio.device)
+    stft = torch.stft(x, n_fft, hop_length, window=window, center=True, pad_mode="reflect",
+                      return_complex=True)                      # [B, n_fft//2+1, 1 + N//hop]
+    power = stft[..., :-1].abs() ** 2                           # [B, n_bins, N//hop]
+    mel = filters.to(audio.device) @ power                      # [B, n_mels, N//hop]
+    log_spec = torch.clamp(mel, min=_LOG_FLOOR).log10()
+    row_max = log_spec.amax(dim=(-2, -1), keepdim=True)
+    log_spec = torch.maximum(log_spec, row_max - _DYNAMIC_RANGE)
+    out = (log_spec + _OFFSET) / _OFFSET
+    return out if audio.dim() == 2 else out.squeeze(0)
+
+
+def kv_attention(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    k_new: torch.Tensor,
+    v_new: torch.Tensor,
+    seqlens: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    """One decoder self-attention step over a preallocated key/value cache.
+
+    Parameters
+    ----------
+    q: torch.Tensor, shape = (B, Tq, H, D)
+        Queries of this step's Tq tokens (Tq = 1 while decoding, the prompt length at first).
+    k_cache, v_cache: torch.Tensor, shape = (B, Tmax, H, D), modified in place
+        Keys/values of the tokens seen so far; rows ``[seqlens[b], seqlens[b] + Tq)`` of
+        batch row b receive ``k_new[b]`` / ``v_new[b]``, every other row is left untouched.
+        Their last dimension must be contiguous.
+    k_new, v_new: torch.Tensor, shape = (B, Tq, H, D)
+        This step's keys/values.
+    seqlens: torch.Tensor, int32, shape = (B,)
+        Number of cache rows already filled for each batch row (a tensor, so that a decode
+        step has static shapes and can be captured in a CUDA graph). Not advanced here: the
+        caller adds Tq after the call. ``seqlens[b] + Tq <= Tmax`` is required.
+    scale: float
+        Multiplies ``q . k`` before the softmax (usually ``D ** -0.5``).
+
+    Returns
+    -------
+    torch.Tensor, shape = (B, Tq, H, D), dtype of q
+        ``out[b, i, h] = softmax_j(scale * q[b, i, h] . k_cache[b, j, h]) @ v_cache[b, :, h]``
+        with j over the causal prefix ``[0, seqlens[b] + i]`` (the cache after the append).
+        q, k and v may be float32, float16 or bfloat16 (all the same dtype); scores, softmax
+        and the weighted sum are computed in float32 and the result is rounded once.
+    """
+    if q.dim() != 4 or k_cache.dim() != 4:
+        raise ValueError(f"q and k_cache must be [B, T, H, D], got {tuple(q.shape)} and {tuple(k_cache.shape)}")
+    B, Tq, H, D = q.shape
+    Tmax = k_cache.shape[1]
+    for name, t, shape in (("k_cache", k_cache, (B, Tmax, H, D)), ("v_cache", v_cache, (B, Tmax, H, D)),
+                           ("k_new", k_new, (B, Tq, H, D)), ("v_new", v_new, (B, Tq, H, D)),
+                           ("seqlens", seqlens, (B,))):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+    if seqlens.dtype != torch.int32:
+        raise TypeError(f"seqlens must be int32, got {seqlens.dtype}")
+
+    lens = seqlens.to(torch.int64)
+    fits = (lens >= 0) & (lens + Tq <= Tmax)
+    if seqlens.device.type == "cpu" and not torch.compiler.is_compiling():
+        bad = (~fits).nonzero()
+        if bad.numel():
+            b = int(bad[0, 0])
+            raise RuntimeError(f"kv_attention: cache overflow in batch row {b}: seqlens[{b}] = {int(seqlens[b])} "
+                               f"plus Tq = {Tq} new rows exceeds the cache length Tmax = {Tmax}")
+    else:
+        # No host sync on accelerators (and traceable): fails asynchronously instead.
+        torch._assert_async(fits.all(), "kv_attention: seqlens[b] + Tq exceeds the cache length Tmax")
+
+    rows = lens[:, None] + torch.arange(Tq, device=q.device)       # [B, Tq] cache row of each new token
+    batch = torch.arange(B, device=q.device)[:, None].expand(B, Tq)
+    k_cache[batch, rows] = k_new
+    v_cache[batch, rows] = v_new
+
+    scores = torch.einsum("bihd,bjhd->bhij", q.float(), k_cache.float()) * scale   # [B, H, Tq, Tmax]
+    visible = torch.arange(Tmax, device=q.device)[None, None, :] <= rows[:, :, None]  # [B, Tq, Tmax]
+    scores = scores.masked_fill(~visible[:, None], float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    out = torch.einsum("bhij,bjhd->bihd", probs, v_cache.float())
+    return out.to(q.dtype)
