@@ -55,7 +55,6 @@ def main(argv=None) -> int:
     ap.add_argument("--write-golden", type=Path, help="write openai's tokens as a golden file for the tests")
     args = ap.parse_args(argv)
 
-    import whisper
 
     import whispermedia as wm
     from whispermedia.models import REGISTRY, _read_registry_checkpoint, build_model

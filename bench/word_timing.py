@@ -14,24 +14,20 @@ Clips: the files under tests/data/speech/ when there are any, otherwise (or with
 well) speech synthesised with espeak-ng into a temporary folder. The openai model receives our
 registry weights as float32 and our alignment heads as its mask.
 
-Until ``pipeline.py`` calls ``whispermedia.timing`` itself, the script runs our long-form loop
-with the word timing step added (``_run_with_words`` below, the change proposed for the
-pipeline); once the pipeline has it, the pipeline runs as it is.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from fidelity import openai_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH_DIR = ROOT / "tests" / "data" / "speech"
@@ -63,19 +59,6 @@ SYNTH = {
 }
 
 
-def _ensure_ops() -> None:
-    """Other parts of the package may still be landing; the scratch harness stubs them."""
-    try:
-        import whispermedia.features as features
-        import whispermedia.ops as ops
-        if hasattr(features, "log_mel_spectrogram") and hasattr(ops, "kv_attention"):
-            return
-    except ImportError:
-        pass
-    sys.path.insert(0, "/tmp/scratch")
-    import harness  # noqa: F401  (stubs whispermedia.features / ops.kv_attention)
-
-
 def synthesize(folder: Path) -> list:
     clips = []
     for name, text in SYNTH.items():
@@ -90,102 +73,9 @@ def synthesize(folder: Path) -> list:
     return clips
 
 
-def openai_model(name: str):
-    import whisper.model as wm_
-    from whispermedia.models import REGISTRY, _read_registry_checkpoint
-
-    ck = _read_registry_checkpoint(REGISTRY[name])
-    ow = wm_.Whisper(wm_.ModelDimensions(**dataclasses.asdict(ck.dims)))
-    ow.load_state_dict({k: v.float() for k, v in ck.state_dict.items()})
-    ow.eval()
-    return ow
-
-
-def set_heads(ow, heads) -> None:
-    mask = torch.zeros(ow.dims.n_text_layer, ow.dims.n_text_head, dtype=torch.bool)
-    for layer, head in heads:
-        mask[layer, head] = True
-    ow.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
-
-
-# -- our loop with word timing (the change proposed for pipeline.TranscriptStream._run) ---------
-def _run_with_words(self):
-    from whispermedia import features, timing
-    from whispermedia.pipeline import _LoopState, _seek_clips, _split_segments
-
-    info = self.info
-    opts = self.options
-    tok = self._tokenizer
-    clips = _seek_clips(opts.clip_timestamps, self.content_frames)
-    initial_prompt_tokens = tok.encode(" " + opts.initial_prompt.strip()) if opts.initial_prompt else []
-    remaining_prompt_length = self.model.dims.n_text_ctx // 2 - 1 - len(initial_prompt_tokens)
-    state = _LoopState(seek=clips[0][0], all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
-    total_seconds = info.duration
-    last_speech_timestamp = 0.0
-
-    for clip_start, clip_end in clips:
-        state.seek = max(state.seek, clip_start)
-        while state.seek < clip_end:
-            seek = state.seek
-            time_offset = seek * features.HOP_LENGTH / features.SAMPLE_RATE
-            segment_size = min(features.N_FRAMES, self.content_frames - seek, clip_end - seek)
-            window = self.mel[:, seek:seek + segment_size]
-            window = features.pad_or_trim(window, features.N_FRAMES).to(self.model.device)
-            if opts.carry_initial_prompt:
-                ignored = max(len(initial_prompt_tokens), state.prompt_reset_since)
-                prompt = initial_prompt_tokens + state.all_tokens[ignored:][-remaining_prompt_length:]
-            else:
-                prompt = state.all_tokens[state.prompt_reset_since:]
-            result = self._decode_with_fallback(window, prompt)
-            if self._is_silence(result):
-                state.seek += segment_size
-                self._report(state, total_seconds)
-                continue
-
-            segments, state.seek = _split_segments(result, tok, seek, segment_size, time_offset)
-            if opts.word_timestamps:
-                with torch.no_grad():  # the pipeline computes these once, in _decode_with_fallback
-                    audio_features = self.model.embed_audio(window[None])
-                is_ts = [t >= tok.timestamp_begin for t in result.tokens]
-                timed = timing.apply_word_timestamps(
-                    segments, self.model, tok, audio_features,
-                    window_seek=seek, segment_size=segment_size, next_seek=state.seek,
-                    single_timestamp_ending=is_ts[-2:] == [False, True],
-                    content_frames=self.content_frames,
-                    prepend_punctuations=opts.prepend_punctuations,
-                    append_punctuations=opts.append_punctuations,
-                    hallucination_silence_threshold=opts.hallucination_silence_threshold,
-                    last_speech_timestamp=last_speech_timestamp,
-                )
-                state.seek = timed.seek
-                if timed.skip:
-                    self._report(state, total_seconds)
-                    continue
-                segments, last_speech_timestamp = timed.segments, timed.last_speech_timestamp
-            for segment in segments:
-                if segment.start == segment.end or not segment.text.strip():
-                    segment = dataclasses.replace(segment, text="", tokens=(),
-                                                  words=None if segment.words is None else ())
-                segment = dataclasses.replace(segment, id=state.segment_count)
-                state.segment_count += 1
-                state.all_tokens.extend(segment.tokens)
-                yield segment
-            if not opts.condition_on_previous_text or result.temperature > 0.5:
-                state.prompt_reset_since = len(state.all_tokens)
-            self._report(state, total_seconds)
-
-
 def ours_transcribe(model, audio, **kw):
     from whispermedia import pipeline
 
-    source = inspect.getsource(pipeline.TranscriptStream._run)
-    if "not implemented" in source:
-        original = pipeline.TranscriptStream._run
-        pipeline.TranscriptStream._run = _run_with_words
-        try:
-            return pipeline.transcribe(audio, model=model, **kw)
-        finally:
-            pipeline.TranscriptStream._run = original
     return pipeline.transcribe(audio, model=model, **kw)
 
 
@@ -309,7 +199,6 @@ def main() -> None:
     ap.add_argument("--rules", type=int, default=20000, help="random trials of the word rules (0: none)")
     args = ap.parse_args()
 
-    _ensure_ops()
     if args.rules:
         trials, equal, bad = rules_fuzz(args.rules)
         print(f"add_word_timestamps rules on {trials} random alignments: {equal}/{trials} exactly equal")
@@ -320,8 +209,9 @@ def main() -> None:
 
     torch.manual_seed(0)
     ours = load_model(args.model)
-    ow = openai_model(args.model)
-    set_heads(ow, ours.alignment_heads)
+    from whispermedia.models import REGISTRY, _read_registry_checkpoint
+
+    ow = openai_model(_read_registry_checkpoint(REGISTRY[args.model]))  # our alignment heads as its mask
 
     clips = [Path(c) for c in args.clip]
     if not clips and SPEECH_DIR.is_dir():
