@@ -7,6 +7,9 @@
 TORCH_LIBRARY(whispermedia, m) {
   // Whisper log-mel: audio [B, N] or [N], filters [n_mels, n_fft/2+1] -> [B, n_mels, N // hop], clamped per row
   m.def("log_mel_spectrogram(Tensor audio, Tensor filters, int hop_length) -> Tensor");
+  // The same frames normalised with a maximum given by the caller (the whole file's, for windows
+  // of a long file: docs/ops.md), or with maximum=None not normalised at all: log10(max(mel, 1e-10)).
+  m.def("log_mel_frames(Tensor audio, Tensor filters, int hop_length, float? maximum=None) -> Tensor");
   // Decoder self-attention step: append k/v_new at rows seqlens[b].., attend causally over the cache -> [B, Tq, H, D]
   m.def(
       "kv_attention(Tensor q, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor k_new, Tensor v_new, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,54 @@ def test_matches_openai_whisper(n_mels):
     got = log_mel_spectrogram(audio, n_mels, padding=N_SAMPLES)
     err = (got - want).abs()
     assert err.max().item() <= 5e-4 and err.mean().item() <= 1e-5
+
+
+# ------------------------------------------------------------------------------------------
+# agreement with openai-whisper on real speech (tests/data/speech; provenance in tests/data/README.md)
+
+SPEECH = Path(__file__).parent / "data" / "speech"
+GOLDEN_MEL = Path(__file__).parent / "golden" / "mel_openai_jfk.npz"
+# Measured (80 / 128 mels, padded as transcribe pads): max abs diff 1.2e-5 to 3.3e-5, mean 1.5e-8
+# to 1.1e-7 on the three clips and on 3 minutes of them concatenated.
+MAX_DIFF, MEAN_DIFF = 5e-4, 1e-5
+
+
+def speech(name: str) -> np.ndarray:
+    from whispermedia.media import load_audio
+
+    return load_audio(SPEECH / name)
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+@pytest.mark.parametrize("clip", ["jfk.flac", "arctic_a0007.flac", "arctic_a0009.flac", "all three x 4"])
+def test_matches_openai_whisper_on_real_speech(n_mels, clip):
+    whisper_audio = pytest.importorskip("whisper.audio", reason="openai-whisper is not installed")
+    if clip == "all three x 4":
+        audio = np.concatenate([speech(n) for n in ("jfk.flac", "arctic_a0007.flac", "arctic_a0009.flac")] * 4)
+    else:
+        audio = speech(clip)
+    want = whisper_audio.log_mel_spectrogram(torch.from_numpy(audio), n_mels, padding=N_SAMPLES)
+    got = log_mel_spectrogram(audio, n_mels, padding=N_SAMPLES)
+    assert got.shape == want.shape
+    err = (got - want).abs()
+    assert err.max().item() <= MAX_DIFF and err.mean().item() <= MEAN_DIFF, (err.max().item(), err.mean().item())
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+def test_matches_committed_openai_golden_on_real_speech(n_mels):
+    """openai-whisper's mel of jfk.flac, committed (bench/mel.py --write-golden): every 10th
+    frame, the mean of each mel and of each frame over the 1100 frames of speech, and the max
+    and min of the padded mel. Runs without openai-whisper installed."""
+    with np.load(GOLDEN_MEL) as g:
+        golden = {k: g[k] for k in g.files}
+    audio = speech("jfk.flac")
+    mel = log_mel_spectrogram(audio, n_mels, padding=N_SAMPLES)
+    content = mel[:, : audio.shape[0] // HOP_LENGTH].double().numpy()
+    sampled = content[:, ::10]
+    assert sampled.shape == golden[f"mel{n_mels}_every10"].shape
+    err = np.abs(sampled - golden[f"mel{n_mels}_every10"])
+    assert err.max() <= MAX_DIFF and err.mean() <= MEAN_DIFF, (err.max(), err.mean())
+    np.testing.assert_allclose(content.mean(axis=1), golden[f"mel{n_mels}_mel_mean"], rtol=0, atol=MEAN_DIFF)
+    np.testing.assert_allclose(content.mean(axis=0), golden[f"mel{n_mels}_frame_mean"], rtol=0, atol=MEAN_DIFF)
+    np.testing.assert_allclose([mel.max().item(), mel.min().item()], golden[f"mel{n_mels}_max_min"],
+                               rtol=0, atol=MAX_DIFF)

@@ -3,13 +3,18 @@
 Same names and call shapes as openai-whisper's ``whisper.audio`` (``log_mel_spectrogram``,
 ``pad_or_trim``, ``mel_filters``, ``N_FRAMES`` ...) so code can switch imports; the numbers
 come from :mod:`whispermedia.ops` (the fused compiled op, or its pure-torch reference).
+:class:`MelWindows` gives the same frames for long inputs window by window, with memory
+bounded by the window (two passes over the input; docs/ops.md).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, TypeVar, Union
+import shutil
+import stat
+import tempfile
+from typing import TYPE_CHECKING, Optional, TypeVar, Union
 
 import numpy as np
 import torch
@@ -34,6 +39,7 @@ __all__ = [
     "mel_filters",
     "pad_or_trim",
     "log_mel_spectrogram",
+    "MelWindows",
 ]
 
 
@@ -169,3 +175,288 @@ def log_mel_spectrogram(
     if padding > 0:
         audio = F.pad(audio, (0, padding))
     return ops.log_mel_spectrogram(audio, mel_filters(n_mels, audio.device), HOP_LENGTH)
+
+
+# --------------------------------------------------------------------------------------------
+# long inputs, window by window
+
+_CONTEXT_FRAMES = -(-(N_FFT // 2) // HOP_LENGTH)  # 2: frames whose window reaches before a slice's start
+_SCAN_FRAMES = N_FRAMES  # frames per op call in the first pass (30 s)
+
+
+class _Cursor:
+    """Forward reader over the padded signal (the input's samples, then ``padding`` zeros).
+
+    ``samples(a, b)`` returns samples [a, b) (fewer at the end of the signal) and forgets
+    everything more than ``lookback`` samples before ``a``; asking for an earlier sample than
+    that starts the decoding over. Holds at most about ``b - a + lookback`` samples plus one
+    decoded chunk.
+    """
+
+    lookback = N_SAMPLES  # a window may start up to 30 s before the previous one
+
+    def __init__(self, open_chunks, padding: int):
+        self._open_chunks = open_chunks  # () -> iterator of float32 numpy chunks of the input
+        self._padding = padding
+        self._it = None
+        self.n_content: Optional[int] = None  # samples of the input, once the decoder has ended
+
+    def _chunks(self):
+        n = 0
+        for chunk in self._open_chunks():
+            n += chunk.shape[0]
+            yield chunk
+        self.n_content = n
+        left = self._padding
+        while left > 0:
+            step = min(left, N_SAMPLES)
+            yield np.zeros(step, dtype=np.float32)
+            left -= step
+
+    def _restart(self) -> None:
+        self.close()
+        self._it = self._chunks()
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._start = 0  # signal index of self._buf[0]
+        self.done = False
+
+    def samples(self, a: int, b: int) -> np.ndarray:
+        if self._it is None or a < self._start:
+            self._restart()
+        pieces = [self._buf]
+        end = self._start + self._buf.shape[0]
+        while end < b and not self.done:
+            try:
+                chunk = next(self._it)
+            except StopIteration:
+                self.done = True
+                break
+            pieces.append(chunk)
+            end += chunk.shape[0]
+        buf = np.concatenate(pieces) if len(pieces) > 1 else self._buf
+        drop = max(0, min(a - self.lookback, end) - self._start)
+        self._buf = buf[drop:]
+        if drop:
+            self._buf = self._buf.copy()  # let go of the dropped samples' memory
+        self._start += drop
+        return self._buf[a - self._start: max(0, b - self._start)]
+
+    @property
+    def end(self) -> int:
+        """Samples of the signal known so far (its length once ``done``)."""
+        return self._start + self._buf.shape[0]
+
+    def close(self) -> None:
+        if self._it is not None:
+            self._it.close()
+            self._it = None
+
+
+class _Spooled:
+    """A pipe's bytes copied once to an anonymous temporary file, so it can be read twice."""
+
+    def __init__(self, read_from, label: str):
+        self.file = tempfile.TemporaryFile(prefix="wm-spool-")
+        try:
+            shutil.copyfileobj(read_from, self.file, 1 << 20)
+            self.file.seek(0)
+            self.file.raw.name = label  # what media errors call the input
+        except BaseException:
+            self.file.close()
+            raise
+
+
+class MelWindows:
+    """Whisper log-mel frames of a long input, computed window by window.
+
+    ``MelWindows(source, n_mels, padding=N_SAMPLES).window(seek, n)`` equals
+    ``log_mel_spectrogram(source, n_mels, padding=N_SAMPLES)[:, seek:seek + n]``, bit for bit
+    on the compiled kernels (to float rounding on the pure-torch fallback), while memory stays
+    bounded by a window instead of growing with the input: an hour of audio is 230 MB of
+    float32 samples and 115 MB of mel frames (80 mels), never held here.
+
+    How: the clamp at ``max - 8`` needs the maximum over the whole input, so the input is read
+    twice. Pass 1 (in the constructor) streams the audio through the op without normalisation
+    (``ops.log_mel_frames(..., maximum=None)``) 30 s at a time and keeps only the running
+    maximum (and the sample count). Pass 2 (``window``) decodes forward again and computes
+    just the frames asked for, normalised with that maximum
+    (``ops.log_mel_frames(..., maximum)``), from the samples around them: frame ``t`` reads samples
+    ``[t * HOP_LENGTH - N_FFT // 2, t * HOP_LENGTH + N_FFT // 2)`` of the padded signal, so each
+    window is computed from a slice that starts ``2 * HOP_LENGTH`` samples early (those two
+    frames, which would see the slice's reflect padding instead of the real audio, are
+    dropped) and the file's own reflect padding is used only at its true start and end. The
+    ``padding`` zeros are appended after the last sample, as openai-whisper's ``transcribe``
+    pads. A frame's numbers depend only on its samples, and the clamp is one float32
+    ``maximum`` with the same bound, so the frames equal those of the whole-input call.
+
+    source: a media path or binary file object (decoded with
+        :func:`whispermedia.media.iter_audio_chunks`), or 16 kHz mono samples (np.ndarray or
+        torch.Tensor, shape = (n_samples,)). A source that cannot be read twice (a pipe, a
+        FIFO path, a non-seekable file object) is first copied as it is, compressed, to an
+        anonymous temporary file (deleted on ``close()``), which is then read twice: memory
+        stays bounded, at the cost of disk space the size of the input file.
+    n_mels: 80, or 128 for large-v3 and turbo.
+    padding: zero samples appended after the input (N_SAMPLES, as transcription pads).
+    stream_index: which audio stream of a media file (0-based among audio streams).
+    device: where the frames are computed and returned (CPU by default).
+
+    Windows are cheapest in non-decreasing ``seek`` order (the transcription loop's): the
+    decoder runs forward and keeps the last 30 s before the latest window's start as well (a
+    window may start up to 30 s earlier than the previous one, as the language-per-region
+    search does), nothing older; a window that starts earlier than that restarts the decoding
+    from the beginning of the input. ``mel[:, a:b]`` is ``mel.window(a, b - a)``, and
+    ``mel.max()`` and ``mel.shape`` are the whole-input tensor's, so code written for that
+    tensor's column slices runs unchanged.
+    Attributes: ``n_samples`` (input samples), ``n_frames`` (frames of the padded input,
+    the whole-input mel's width), ``content_frames`` (``n_samples // HOP_LENGTH``),
+    ``maximum`` (the input's largest log10 mel value, which sets the clamp).
+    """
+
+    def __init__(self, source, n_mels: int = 80, *, padding: int = N_SAMPLES, stream_index: Optional[int] = None,
+                 device: Union[str, torch.device, None] = None):
+        if padding < 0:
+            raise ValueError(f"padding must be >= 0, got {padding}")
+        self.n_mels = int(n_mels)
+        self.padding = int(padding)
+        self._spool: Optional[_Spooled] = None
+        self._cursor: Optional[_Cursor] = None
+        try:
+            self._open(source, stream_index, device)
+            self._scan()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, source, stream_index: Optional[int], device) -> None:
+        if isinstance(source, (np.ndarray, torch.Tensor)):
+            array = source.detach().cpu().numpy() if torch.is_tensor(source) else source
+            if array.ndim != 1:
+                raise ValueError(f"audio must be 1-D samples, got shape {tuple(array.shape)}")
+            array = np.ascontiguousarray(array, dtype=np.float32)
+            self.device = torch.device(device) if device is not None else (
+                source.device if torch.is_tensor(source) else torch.device("cpu"))
+
+            def open_chunks():
+                for i in range(0, array.shape[0], N_SAMPLES):
+                    yield array[i:i + N_SAMPLES]
+        else:
+            from whispermedia.media import iter_audio_chunks  # deferred: the media layer pulls in PyAV
+
+            self.device = torch.device(device if device is not None else "cpu")
+            source = self._rereadable(source)
+
+            def open_chunks():
+                return iter_audio_chunks(source, stream_index=stream_index, chunk_samples=N_SAMPLES)
+
+            open_chunks().close()  # open and check the input now: a bad file fails here
+        self._filters = mel_filters(self.n_mels, self.device)
+        self._cursor = _Cursor(open_chunks, self.padding)
+
+    def _rereadable(self, source):
+        """``source`` itself if it can be read twice, else a temporary copy of its bytes."""
+        if isinstance(source, (str, bytes, os.PathLike)):
+            path = os.fsdecode(os.fspath(source))
+            try:
+                st = os.stat(path)
+            except (OSError, ValueError):
+                return source  # the media layer reports it
+            if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                return source
+            with open(path, "rb") as f:  # a FIFO, /dev/stdin, a character device
+                self._spool = _Spooled(f, path)
+            return self._spool.file
+        seekable = getattr(source, "seekable", None)
+        try:
+            if callable(seekable) and seekable():
+                source.tell()
+                return source
+        except (OSError, ValueError, AttributeError):
+            pass
+        if not callable(getattr(source, "read", None)):
+            return source  # the media layer raises its TypeError
+        name = getattr(source, "name", None)
+        self._spool = _Spooled(source, name if isinstance(name, str) and name else "<file object>")
+        return self._spool.file
+
+    def _frames(self, f0: int, f1: int, maximum: Optional[float]) -> torch.Tensor:
+        """Frames [f0, f1) of the padded input from the samples around them, normalised with
+        ``maximum`` (None: not normalised). A view of a slightly larger result."""
+        a = 0 if f0 < _CONTEXT_FRAMES else (f0 - _CONTEXT_FRAMES) * HOP_LENGTH
+        b = f1 * HOP_LENGTH + N_FFT // 2  # one hop more than frame f1 - 1 needs (or the end)
+        x = torch.from_numpy(self._cursor.samples(a, b))
+        if x.device != self.device:
+            x = x.to(self.device)
+        first = a // HOP_LENGTH
+        return ops.log_mel_frames(x, self._filters, HOP_LENGTH, maximum)[:, f0 - first:f1 - first]
+
+    def _scan(self) -> None:
+        """Pass 1: the input's length and the maximum of its unnormalised log-mel."""
+        maximum = None
+        f0 = 0
+        while True:
+            f1 = f0 + _SCAN_FRAMES
+            # decode a little past what frames [f0, f1) need, to learn whether the input ends here
+            self._cursor.samples((f0 - _CONTEXT_FRAMES) * HOP_LENGTH if f0 >= _CONTEXT_FRAMES else 0,
+                                 (f1 + 1) * HOP_LENGTH + N_FFT // 2)
+            if self._cursor.done:
+                total = self._cursor.end
+                if total <= N_FFT // 2:  # the op's own "too short to reflect-pad" error
+                    ops.log_mel_frames(torch.zeros(total, device=self.device), self._filters, HOP_LENGTH)
+                f1 = min(f1, total // HOP_LENGTH)
+            if f1 > f0:
+                block_max = self._frames(f0, f1, None).amax()
+                maximum = block_max if maximum is None else torch.maximum(maximum, block_max)
+            f0 = f1
+            if self._cursor.done and f0 >= self._cursor.end // HOP_LENGTH:
+                break
+        self.n_samples = int(self._cursor.n_content)
+        self.n_frames = (self.n_samples + self.padding) // HOP_LENGTH
+        self.content_frames = self.n_samples // HOP_LENGTH
+        self.maximum = float(maximum) if maximum is not None else float("-inf")
+        self._cursor.close()  # pass 2 starts from the beginning again
+
+    def window(self, seek: int, n_frames: int = N_FRAMES) -> torch.Tensor:
+        """Frames [seek, seek + n_frames) of the whole input's normalised log-mel: float32,
+        shape = (n_mels, k) with k = min(seek + n_frames, self.n_frames) - seek (0 past the
+        end), exactly ``whole[:, seek:seek + n_frames]``."""
+        seek, n_frames = int(seek), int(n_frames)
+        if seek < 0 or n_frames < 0:
+            raise ValueError(f"seek and n_frames must be >= 0, got {seek} and {n_frames}")
+        f1 = min(seek + n_frames, self.n_frames)
+        if f1 <= seek:
+            return torch.zeros((self.n_mels, 0), dtype=torch.float32, device=self.device)
+        return self._frames(seek, f1, self.maximum).contiguous()
+
+    def __getitem__(self, index) -> torch.Tensor:
+        """``mel[:, start:stop]`` is ``mel.window(start, stop - start)``: column slices of the
+        whole-input tensor work unchanged (other indexing is refused)."""
+        if not (isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None)
+                and isinstance(index[1], slice) and index[1].step in (None, 1)):
+            raise TypeError("MelWindows supports column slices mel[:, start:stop] only")
+        start, stop, _ = index[1].indices(self.n_frames)
+        return self.window(start, max(0, stop - start))
+
+    def max(self) -> torch.Tensor:
+        """The largest normalised value, ``whole.max()`` (a 0-d float32 tensor): the maximum
+        frame is never clamped, so it is ``(maximum + 4) / 4`` computed in float32."""
+        top = torch.tensor(self.maximum, dtype=torch.float32, device=self.device)
+        return (top + 4.0) / 4.0
+
+    @property
+    def shape(self) -> tuple:
+        """(n_mels, n_frames): the whole-input tensor's shape."""
+        return (self.n_mels, self.n_frames)
+
+    def close(self) -> None:
+        """Stop the decoder and delete the temporary copy of a pipe (if any)."""
+        if self._cursor is not None:
+            self._cursor.close()
+        if self._spool is not None:
+            self._spool.file.close()
+            self._spool = None
+
+    def __enter__(self) -> "MelWindows":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -30,3 +30,19 @@
 #else
 #define WM_FORCE_INLINE inline
 #endif
+
+// Full unrolling of a loop with a compile-time trip count (arrays indexed by it then live in
+// registers).
+// nvcc's device pass knows `unroll`; its host pass knows neither that nor GCC's spelling (and
+// runs no kernel), so it gets nothing.
+#if defined(__CUDA_ARCH__)
+#define WM_UNROLL _Pragma("unroll")
+#elif defined(__CUDACC__)
+#define WM_UNROLL
+#elif defined(__clang__)
+#define WM_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define WM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define WM_UNROLL
+#endif

@@ -31,6 +31,9 @@ struct MelParams {
   int32_t hop = 0;
   int32_t n_mels = 0;
   int32_t frames_per_tile = 0;   // backend-specific; the unit of tile_max
+  int32_t normalize = 1;         // 0: stop at log10 (log_mel_frames without a maximum)
+  int32_t use_given_max = 0;     // 1: clamp at given_max - 8 instead of each row's own maximum
+  float given_max = 0.0f;        //    (log_mel_frames with a maximum); row_max is then unused
   FftPlan plan;                  // factorisation of n_fft / 2
 };
 

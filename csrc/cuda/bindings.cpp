@@ -9,15 +9,19 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <optional>
+
 #include "common/checks.h"
 #include "cuda/launch.h"
 #include "ops.h"
 
 namespace whispermedia {
 
-at::Tensor log_mel_spectrogram_cuda(const at::Tensor& audio,    // [B, N] or [N] float32
-                                    const at::Tensor& filters,  // [n_mels, n_fft / 2 + 1] float32
-                                    int64_t hop_length) {
+namespace {
+
+at::Tensor log_mel_cuda(const at::Tensor& audio,    // [B, N] or [N] float32
+                        const at::Tensor& filters,  // [n_mels, n_fft / 2 + 1] float32
+                        int64_t hop_length, bool normalize, std::optional<double> maximum) {
   const LogMelSizes sz = check_log_mel_args(audio, filters, hop_length, c10::DeviceType::CUDA);
   const int32_t frames_per_block = log_mel_cuda_frames_per_block(static_cast<int32_t>(sz.n_fft));
   TORCH_CHECK(frames_per_block > 0, "log_mel_spectrogram: n_fft = ", sz.n_fft,
@@ -54,10 +58,24 @@ at::Tensor log_mel_spectrogram_cuda(const at::Tensor& audio,    // [B, N] or [N]
   p.hop = static_cast<int32_t>(hop_length);
   p.n_mels = static_cast<int32_t>(sz.n_mels);
   p.frames_per_tile = frames_per_block;
+  p.normalize = normalize ? 1 : 0;
+  p.use_given_max = maximum.has_value() ? 1 : 0;
+  p.given_max = maximum.has_value() ? static_cast<float>(*maximum) : 0.0f;
   make_fft_plan(p.n_fft / 2, &p.plan);
 
   C10_CUDA_CHECK(launch_log_mel(p, c10::cuda::getCurrentCUDAStream()));
   return out;
+}
+
+}  // namespace
+
+at::Tensor log_mel_spectrogram_cuda(const at::Tensor& audio, const at::Tensor& filters, int64_t hop_length) {
+  return log_mel_cuda(audio, filters, hop_length, /*normalize=*/true, std::nullopt);
+}
+
+at::Tensor log_mel_frames_cuda(const at::Tensor& audio, const at::Tensor& filters, int64_t hop_length,
+                               std::optional<double> maximum) {
+  return log_mel_cuda(audio, filters, hop_length, /*normalize=*/maximum.has_value(), maximum);
 }
 
 at::Tensor kv_attention_cuda(const at::Tensor& q,        // [B, Tq, H, D]
@@ -118,5 +136,6 @@ at::Tensor kv_attention_cuda(const at::Tensor& q,        // [B, Tq, H, D]
 
 TORCH_LIBRARY_IMPL(whispermedia, CUDA, m) {
   m.impl("log_mel_spectrogram", &whispermedia::log_mel_spectrogram_cuda);
+  m.impl("log_mel_frames", &whispermedia::log_mel_frames_cuda);
   m.impl("kv_attention", &whispermedia::kv_attention_cuda);
 }

@@ -6,7 +6,8 @@
 //      frames live in shared memory; windowing, the Stockham FFT, |X|^2, the sparse mel dot
 //      products and log10 are fused, and the block writes one maximum for its tile.
 //   3. row_max: maximum over the tiles of each row (the clamp needs the whole row).
-//   4. clamp: max(x, row_max - 8), then (x + 4) / 4, elementwise.
+//   4. clamp: max(x, row_max - 8), then (x + 4) / 4, elementwise. log_mel_frames clamps with
+//      the caller's maximum instead (p.use_given_max), or stops after step 2 (p.normalize == 0).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -111,22 +112,24 @@ __global__ void __launch_bounds__(kFrameThreads) frames_kernel(const MelParams p
     cur ^= 1;
   }
 
-  // |X[k]|^2, k in [0, m], into the free buffer ([frames][m + 1] fits in its 2 * frames * m).
+  // |X[k]|^2, k in [0, m], into the free buffer ([frames][m + 1] fits in its 2 * frames * m):
+  // thread item k in [0, m/2] writes bins k and m - k (k = 0: DC and Nyquist).
   const float* zr = buf + cur * 2 * fm;
   const float* zi = zr + fm;
   float* power = buf + (cur ^ 1) * 2 * fm;
-  for (int32_t idx = threadIdx.x; idx < frames * (m + 1); idx += blockDim.x) {
-    const int32_t f = idx / (m + 1), k = idx - f * (m + 1);
+  const int32_t pairs = m / 2 + 1;
+  for (int32_t idx = threadIdx.x; idx < frames * pairs; idx += blockDim.x) {
+    const int32_t f = idx / pairs, k = idx - f * pairs;
     const float* fr = zr + static_cast<int64_t>(f) * m;
     const float* fi = zi + static_cast<int64_t>(f) * m;
-    float pw;
-    if (k == 0 || k == m) {
-      const float x = k == 0 ? fr[0] + fi[0] : fr[0] - fi[0];
-      pw = x * x;
+    float* pw = power + static_cast<int64_t>(f) * (m + 1);
+    if (k == 0) {
+      const float dc = fr[0] + fi[0], nyquist = fr[0] - fi[0];
+      pw[0] = dc * dc;
+      pw[m] = nyquist * nyquist;
     } else {
-      pw = unpacked_power<float>(fr[k], fi[k], fr[m - k], fi[m - k], tw_re[k], tw_im[k]);
+      unpacked_power_pair<float>(fr[k], fi[k], fr[m - k], fi[m - k], tw_re[k], tw_im[k], &pw[k], &pw[m - k]);
     }
-    power[idx] = pw;
   }
   __syncthreads();
 
@@ -157,11 +160,11 @@ __global__ void row_max_kernel(const float* __restrict__ tile_max, int64_t n_til
   if (threadIdx.x == 0) row_max[b] = v;
 }
 
-__global__ void clamp_kernel(float* __restrict__ out, const float* __restrict__ row_max, int64_t per_row,
-                             int64_t total) {
+__global__ void clamp_kernel(float* __restrict__ out, const float* __restrict__ row_max, int32_t use_given_max,
+                             float given_max, int64_t per_row, int64_t total) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float lo = row_max[i / per_row] - kMelDynamicRange;
+    const float lo = (use_given_max ? given_max : row_max[i / per_row]) - kMelDynamicRange;
     out[i] = (fmaxf(out[i], lo) + kMelOffset) * (1.0f / kMelOffset);
   }
 }
@@ -182,10 +185,13 @@ cudaError_t launch_log_mel(const MelParams& p, cudaStream_t stream) {
   filter_bounds_kernel<<<(p.n_mels + 127) / 128, 128, 0, stream>>>(p.filters, p.n_mels, p.n_bins, p.filter_bounds);
   const dim3 grid(static_cast<unsigned>(p.n_tiles), static_cast<unsigned>(p.batch));
   frames_kernel<<<grid, kFrameThreads, frames_smem_bytes(p.n_fft, p.frames_per_tile), stream>>>(p);
-  row_max_kernel<<<static_cast<unsigned>(p.batch), 256, 0, stream>>>(p.tile_max, p.n_tiles, p.row_max);
+  if (!p.normalize) return cudaGetLastError();  // log_mel_frames without a maximum: stop at log10
+  if (!p.use_given_max)
+    row_max_kernel<<<static_cast<unsigned>(p.batch), 256, 0, stream>>>(p.tile_max, p.n_tiles, p.row_max);
   const int64_t total = p.batch * p.n_mels * p.n_frames;
   const int64_t blocks = std::min<int64_t>((total + 255) / 256, 8192);
-  clamp_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(p.out, p.row_max, p.n_mels * p.n_frames, total);
+  clamp_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(p.out, p.row_max, p.use_given_max, p.given_max,
+                                                                   p.n_mels * p.n_frames, total);
   return cudaGetLastError();
 }
 

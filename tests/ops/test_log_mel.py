@@ -1,4 +1,5 @@
-"""whispermedia::log_mel_spectrogram: compiled kernels vs the reference vs openai-whisper."""
+"""whispermedia::log_mel_spectrogram and ::log_mel_frames: compiled kernels vs the reference vs
+openai-whisper."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def assert_close(got: torch.Tensor, want: torch.Tensor, max_tol: float = MAX_TOL
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("n_mels", [80, 128])
-@pytest.mark.parametrize("shape", [(201,), (399,), (400,), (3, 400), (1, N_SAMPLES), (3, N_SAMPLES + 123)],
+@pytest.mark.parametrize("shape", [(201,), (399,), (400,), (3, 400), (1, N_SAMPLES), (3, N_SAMPLES + 123),
+                                   (N_SAMPLES,), (N_SAMPLES + 123,), (20 * N_SAMPLES,)],  # ... 10 minutes
                          ids=lambda s: "x".join(map(str, s)))
 def test_matches_reference(device, n_mels, shape, speech_like):
     require_kernel(device)
@@ -90,8 +92,12 @@ def test_errors(device):
     op = torch.ops.whispermedia.log_mel_spectrogram
     with pytest.raises(RuntimeError, match="audio of 200 samples is too short to reflect-pad by n_fft / 2 = 200"):
         op(torch.zeros(200, device=device), filters, HOP_LENGTH)
+    with pytest.raises(RuntimeError, match="audio of 200 samples is too short to reflect-pad by n_fft / 2 = 200"):
+        torch.ops.whispermedia.log_mel_frames(torch.zeros(200, device=device), filters, HOP_LENGTH, 1.0)
     with pytest.raises(RuntimeError, match="200 samples is too short"):
         reference.log_mel_spectrogram(torch.zeros(200, device=device), filters, HOP_LENGTH)
+    with pytest.raises(RuntimeError, match="200 samples is too short"):
+        reference.log_mel_frames(torch.zeros(200, device=device), filters, HOP_LENGTH)
     with pytest.raises(RuntimeError, match="audio must be Float"):
         op(torch.zeros(1000, device=device, dtype=torch.float64), filters, HOP_LENGTH)
     with pytest.raises(RuntimeError, match=r"audio must be \[N\] or \[B, N\]"):
@@ -106,6 +112,8 @@ def test_opcheck(device, speech_like):
     filters = mel_filters(80, device)
     for audio in (speech_like(1234).to(device), torch.randn(2, 801).to(device)):
         torch.library.opcheck(torch.ops.whispermedia.log_mel_spectrogram.default, (audio, filters, HOP_LENGTH))
+        torch.library.opcheck(torch.ops.whispermedia.log_mel_frames.default, (audio, filters, HOP_LENGTH))
+        torch.library.opcheck(torch.ops.whispermedia.log_mel_frames.default, (audio, filters, HOP_LENGTH, 0.5))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -119,6 +127,59 @@ def test_torch_compile_fullgraph(device, speech_like):
     audio = batch_of(speech_like, 16_000, 2).to(device)
     compiled = torch.compile(features, fullgraph=True, dynamic=False)
     torch.testing.assert_close(compiled(audio), features(audio), rtol=0, atol=1e-6)
+
+    def frames(audio: torch.Tensor) -> torch.Tensor:
+        raw = ops.log_mel_frames(audio, filters, HOP_LENGTH)
+        return raw, ops.log_mel_frames(audio, filters, HOP_LENGTH, 1.25)
+
+    compiled = torch.compile(frames, fullgraph=True, dynamic=False)
+    for got, want in zip(compiled(audio), frames(audio)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("n_mels", [80, 128])
+def test_log_mel_frames(device, n_mels, speech_like):
+    """Without a maximum: the unnormalised log10 mel (the reference's steps 1 to 4). With one:
+    the clamp at that maximum - 8 and the scaling; with the input's own maximum, the very bits
+    of log_mel_spectrogram."""
+    require_kernel(device)
+    audio = batch_of(speech_like, 50_000 + 77, 3).to(device)
+    filters = mel_filters(n_mels, device)
+    raw = torch.ops.whispermedia.log_mel_frames(audio, filters, HOP_LENGTH)
+    assert raw.shape == (3, n_mels, 50_077 // HOP_LENGTH) and raw.is_contiguous()
+    assert_close(raw, reference.log_mel_frames(audio, filters, HOP_LENGTH))
+    assert raw.min().item() >= -10.0 - 1e-5  # log10 of the 1e-10 floor, no clamp
+    whole = torch.ops.whispermedia.log_mel_spectrogram(audio, filters, HOP_LENGTH)
+    for b in range(3):
+        own = torch.ops.whispermedia.log_mel_frames(audio[b], filters, HOP_LENGTH, raw[b].max().item())
+        assert torch.equal(own, whole[b])
+    # one maximum for every row, larger than any: all rows clamped at it
+    loud = raw.max().item() + 1.5
+    got = torch.ops.whispermedia.log_mel_frames(audio, filters, HOP_LENGTH, loud)
+    want = (torch.maximum(raw, torch.tensor(loud - 8.0, device=device)) + 4) / 4
+    assert torch.equal(got, want)
+    assert_close(got, reference.log_mel_frames(audio, filters, HOP_LENGTH, loud))
+    assert torch.equal(ops.log_mel_frames(audio, filters, HOP_LENGTH, loud), got)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_log_mel_frames_of_a_slice_equal_the_whole(device, speech_like):
+    """The property long inputs rely on (whispermedia.features.MelWindows): frames computed from
+    a slice that starts two hops early (context for the reflect padding) and normalised with the
+    whole input's maximum are bit-identical to the whole input's frames, wherever the slice falls
+    relative to the kernel's tiles of 8 frames."""
+    require_kernel(device)
+    audio = speech_like(N_SAMPLES + 12_345, seed=5).to(device)
+    filters = mel_filters(80, device)
+    whole = torch.ops.whispermedia.log_mel_spectrogram(audio, filters, HOP_LENGTH)
+    top = torch.ops.whispermedia.log_mel_frames(audio, filters, HOP_LENGTH).max().item()
+    n = audio.shape[0]
+    for f0, f1 in [(2, 9), (3, 4), (5, 1000), (11, 3011), (2990, 3077), (whole.shape[1] - 7, whole.shape[1])]:
+        a = (f0 - 2) * HOP_LENGTH
+        b = min(n, f1 * HOP_LENGTH + 200)
+        part = torch.ops.whispermedia.log_mel_frames(audio[a:b], filters, HOP_LENGTH, top)
+        assert torch.equal(part[:, 2:2 + f1 - f0], whole[:, f0:f1]), (f0, f1)
 
 
 def test_wrapper_falls_back_to_reference(monkeypatch, speech_like):

@@ -1,24 +1,29 @@
 """The fused ops, compiled when possible and pure torch otherwise.
 
-``log_mel_spectrogram`` and ``kv_attention`` call ``torch.ops.whispermedia.*`` (the
-``whispermedia._C`` extension) when it is loaded and has a kernel for the input's device,
-and otherwise :mod:`whispermedia.ops.reference`, warning once per (op, reason). The
-environment variable ``WM_FORCE_REFERENCE=1`` selects the reference everywhere (read at
-each call). :func:`backend_info` says which path is live; ``wm doctor`` prints it.
+``log_mel_spectrogram``, ``log_mel_frames`` and ``kv_attention`` call
+``torch.ops.whispermedia.*`` (the ``whispermedia._C`` extension) when it is loaded and has a
+kernel for the input's device, and otherwise :mod:`whispermedia.ops.reference`, warning once
+per (op, reason). The environment variable ``WM_FORCE_REFERENCE=1`` selects the reference
+everywhere (read at each call). :func:`backend_info` says which path is live; ``wm doctor``
+prints it.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from typing import Optional
 
 import torch
 
 from whispermedia.ops import reference
 
-__all__ = ["log_mel_spectrogram", "kv_attention", "backend_info", "reference"]
+__all__ = ["log_mel_spectrogram", "log_mel_frames", "kv_attention", "backend_info", "reference"]
 
-_OPS = ("log_mel_spectrogram", "kv_attention")
+_OPS = ("log_mel_spectrogram", "log_mel_frames", "kv_attention")
+# What backend_info() lists: log_mel_frames is log_mel_spectrogram's kernel with another
+# maximum, registered by the same backend files, so it is live exactly where that one is.
+_REPORTED_OPS = ("log_mel_spectrogram", "kv_attention")
 
 try:
     from whispermedia import _C  # noqa: F401  (loading the library registers the ops)
@@ -76,6 +81,20 @@ def log_mel_spectrogram(audio: torch.Tensor, filters: torch.Tensor, hop_length: 
     return reference.log_mel_spectrogram(audio, filters, hop_length)
 
 
+def log_mel_frames(audio: torch.Tensor, filters: torch.Tensor, hop_length: int,
+                   maximum: Optional[float] = None) -> torch.Tensor:
+    """The frames of :func:`log_mel_spectrogram` normalised with a given ``maximum`` (of log10
+    mel, e.g. a whole file's) instead of each row's own, or not normalised at all
+    (``log10(max(mel, 1e-10))``) when ``maximum`` is None; see
+    :func:`reference.log_mel_frames`. Same arguments and shapes as :func:`log_mel_spectrogram`,
+    and ``log_mel_frames(x, f, h, log_mel_frames(x, f, h).max())`` equals
+    ``log_mel_spectrogram(x, f, h)`` bit for bit on the compiled kernels.
+    """
+    if _use_compiled("log_mel_frames", audio.device):
+        return torch.ops.whispermedia.log_mel_frames(audio, filters, hop_length, maximum)
+    return reference.log_mel_frames(audio, filters, hop_length, maximum)
+
+
 def kv_attention(
     q: torch.Tensor,
     k_cache: torch.Tensor,
@@ -119,5 +138,5 @@ def backend_info() -> dict:
         "extension_path": getattr(_C, "__file__", None),
         "cuda_built": all(_COMPILED[op]["cuda"] for op in _OPS),
         "forced_reference": forced,
-        "ops": {op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _OPS},
+        "ops": {op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _REPORTED_OPS},
     }

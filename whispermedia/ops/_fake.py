@@ -12,8 +12,7 @@ import torch
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-@torch.library.register_fake("whispermedia::log_mel_spectrogram")
-def _log_mel_spectrogram_fake(audio: torch.Tensor, filters: torch.Tensor, hop_length: int) -> torch.Tensor:
+def _log_mel_shape(audio: torch.Tensor, filters: torch.Tensor, hop_length: int) -> torch.Tensor:
     torch._check(audio.dim() in (1, 2), lambda: f"audio must be [N] or [B, N], got {tuple(audio.shape)}")
     torch._check(filters.dim() == 2, lambda: f"filters must be 2-D, got {tuple(filters.shape)}")
     torch._check(audio.dtype == torch.float32 and filters.dtype == torch.float32,
@@ -27,6 +26,17 @@ def _log_mel_spectrogram_fake(audio: torch.Tensor, filters: torch.Tensor, hop_le
     if audio.dim() == 1:
         return audio.new_empty((filters.shape[0], n_frames))
     return audio.new_empty((audio.shape[0], filters.shape[0], n_frames))
+
+
+@torch.library.register_fake("whispermedia::log_mel_spectrogram")
+def _log_mel_spectrogram_fake(audio: torch.Tensor, filters: torch.Tensor, hop_length: int) -> torch.Tensor:
+    return _log_mel_shape(audio, filters, hop_length)
+
+
+@torch.library.register_fake("whispermedia::log_mel_frames")
+def _log_mel_frames_fake(audio: torch.Tensor, filters: torch.Tensor, hop_length: int,
+                         maximum: float | None = None) -> torch.Tensor:
+    return _log_mel_shape(audio, filters, hop_length)
 
 
 @torch.library.register_fake("whispermedia::kv_attention")

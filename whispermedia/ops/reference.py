@@ -7,9 +7,11 @@ device torch supports and favour clarity over speed.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
-__all__ = ["log_mel_spectrogram", "kv_attention"]
+__all__ = ["log_mel_spectrogram", "log_mel_frames", "kv_attention"]
 
 _LOG_FLOOR = 1e-10
 _DYNAMIC_RANGE = 8.0  # log10 units kept below each row's maximum
@@ -47,6 +49,33 @@ def log_mel_spectrogram(audio: torch.Tensor, filters: torch.Tensor, hop_length: 
            ``log_mel_spectrogram`` of that clip;
         6. ``(x + 4) / 4``.
     """
+    log_spec = _log10_mel(audio, filters, hop_length)
+    row_max = log_spec.amax(dim=(-2, -1), keepdim=True)
+    return _normalize(log_spec, row_max)
+
+
+def log_mel_frames(audio: torch.Tensor, filters: torch.Tensor, hop_length: int,
+                   maximum: Optional[float] = None) -> torch.Tensor:
+    """:func:`log_mel_spectrogram` with the maximum of step 5 given instead of found.
+
+    Same arguments and shape, plus ``maximum``: a float, in log10 units like the values of
+    step 4. Given, every row is clamped at ``maximum - 8`` and scaled (steps 5 and 6 with that
+    maximum); None, steps 5 and 6 are left out and the result is ``log10(max(mel, 1e-10))``.
+
+    What it is for: each frame depends only on the n_fft samples around it, so frames [a, b)
+    of a long input can be computed from a slice of it (with n_fft // 2 samples of context on
+    each side, the input's own reflect padding only at its true ends), and normalised with the
+    maximum of the whole input found by an earlier pass over it with ``maximum=None``. The
+    clamp is one float32 ``max`` against the same float32 bound and ``(x + 4) / 4`` is exact
+    scaling, so on the compiled kernels such frames equal the whole input's
+    :func:`log_mel_spectrogram` bit for bit.
+    """
+    log_spec = _log10_mel(audio, filters, hop_length)
+    return log_spec if maximum is None else _normalize(log_spec, maximum)
+
+
+def _log10_mel(audio: torch.Tensor, filters: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Steps 1 to 4: ``log10(max(filters @ |STFT|^2, 1e-10))``."""
     if audio.dtype != torch.float32 or filters.dtype != torch.float32:
         raise TypeError(f"audio and filters must be float32, got {audio.dtype} and {filters.dtype}")
     if audio.dim() not in (1, 2) or filters.dim() != 2:
@@ -67,10 +96,13 @@ def log_mel_spectrogram(audio: torch.Tensor, filters: torch.Tensor, hop_length: 
     power = stft[..., :-1].abs() ** 2                           # [B, n_bins, N//hop]
     mel = filters.to(audio.device) @ power                      # [B, n_mels, N//hop]
     log_spec = torch.clamp(mel, min=_LOG_FLOOR).log10()
-    row_max = log_spec.amax(dim=(-2, -1), keepdim=True)
-    log_spec = torch.maximum(log_spec, row_max - _DYNAMIC_RANGE)
-    out = (log_spec + _OFFSET) / _OFFSET
-    return out if audio.dim() == 2 else out.squeeze(0)
+    return log_spec if audio.dim() == 2 else log_spec.squeeze(0)
+
+
+def _normalize(log_spec: torch.Tensor, maximum) -> torch.Tensor:
+    """Steps 5 and 6 with a given maximum (a float, or a tensor broadcasting per row), float32."""
+    lo = torch.as_tensor(maximum, dtype=torch.float32, device=log_spec.device) - _DYNAMIC_RANGE
+    return (torch.maximum(log_spec, lo) + _OFFSET) / _OFFSET
 
 
 def kv_attention(
