@@ -12,7 +12,6 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -89,17 +88,21 @@ class TranscriptStream:
     that much and no more); iterating yields each ``Segment`` as its window is decoded.
     """
 
-    def __init__(self, model: Whisper, audio: torch.Tensor, source: Optional[str], options: TranscribeOptions,
-                 task_name: str, progress: Optional[Callable[[Progress], None]] = None):
+    def __init__(self, model: Whisper, audio: Union[torch.Tensor, features.MelWindows], source: Optional[str],
+                 options: TranscribeOptions, task_name: str, progress: Optional[Callable[[Progress], None]] = None):
         self.model = model
         self.options = options
         self.progress = progress
         self.source = source
         self.task_name = task_name
-        # the whole file's mel at once, 30 s of zeros appended as openai-whisper does, so the
-        # dynamic-range clamp sees the file's maximum
-        self.mel = features.log_mel_spectrogram(audio, model.dims.n_mels, padding=features.N_SAMPLES)
-        self.content_frames = self.mel.shape[-1] - features.N_FRAMES
+        # the file's mel window by window, 30 s of zeros appended as openai-whisper does: the
+        # numbers of the whole file's mel at once (the clamp at the whole file's maximum), in
+        # memory bounded by a window (features.MelWindows, docs/ops.md); self.mel[:, a:b],
+        # self.mel.max() and self.mel.shape are the whole-file tensor's
+        if not isinstance(audio, features.MelWindows):
+            audio = features.MelWindows(audio, model.dims.n_mels, padding=features.N_SAMPLES, device=model.device)
+        self.mel = audio
+        self.content_frames = self.mel.content_frames
         self._info: Optional[TranscriptInfo] = None
         self._tokenizer: Optional[Tokenizer] = None
         self._segments: Optional[List[Segment]] = None
@@ -119,7 +122,8 @@ class TranscriptStream:
             if not self.model.is_multilingual:
                 language = "en"
             else:
-                window = features.pad_or_trim(self.mel, features.N_FRAMES).to(self.model.device)
+                window = features.pad_or_trim(self.mel[:, :features.N_FRAMES], features.N_FRAMES)
+                window = window.to(self.model.device)
                 guess = _detect_language(self.model, window, self.model.tokenizer)
                 language, probability = guess.language, guess.probability
         task_token = _resolve_task(self.task_name)
@@ -318,15 +322,28 @@ def _split_segments(result: DecodingResult, tok: Tokenizer, seek: int, segment_s
     return segments, next_seek
 
 
+def _mel_windows(audio: AudioInput, audio_stream: Optional[int],
+                 model: Whisper) -> Tuple[features.MelWindows, Optional[str]]:
+    """The input's log-mel, window by window, and its path if it came from one. A file is
+    decoded twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the loop asks
+    for them), never held whole; an array is sliced as it is."""
+    if isinstance(audio, (str, os.PathLike)):
+        mel = features.MelWindows(audio, model.dims.n_mels, padding=features.N_SAMPLES,
+                                  stream_index=audio_stream, device=model.device)
+        return mel, str(audio)
+    samples, _ = _load_audio(audio, audio_stream)
+    return features.MelWindows(samples, model.dims.n_mels, padding=features.N_SAMPLES, device=model.device), None
+
+
 def stream(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = "base", language: Optional[str] = None,
            task: str = "transcribe", audio_stream: Optional[int] = None,
            progress: Optional[Callable[[Progress], None]] = None, device: Optional[str] = None,
            **options) -> TranscriptStream:
     """Segments of ``audio`` as each window finishes; see ``transcribe`` for the arguments."""
     whisper = resolve_model(model, device)
-    samples, source = _load_audio(audio, audio_stream)
     opts = TranscribeOptions.from_kwargs(language=language, **options)
-    return TranscriptStream(whisper, samples.to(whisper.device), source, opts, task, progress)
+    mel, source = _mel_windows(audio, audio_stream, whisper)
+    return TranscriptStream(whisper, mel, source, opts, task, progress)
 
 
 def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = "base",
