@@ -99,8 +99,8 @@ class FakeEngine:
         self.loads: List[Dict[str, Any]] = []
         self.calls: List[Dict[str, Any]] = []
 
-    def load_model(self, name_or_path: str = "base", device: str | None = None):
-        self.loads.append({"name": name_or_path, "device": device})
+    def load_model(self, name_or_path: str = "base", device: str | None = None, compute_type: str = "float32"):
+        self.loads.append({"name": name_or_path, "device": device, "compute_type": compute_type})
         return SimpleNamespace(name=str(name_or_path), device=device)
 
     def transcribe(self, audio, *, model="base", language=None, task="transcribe", audio_stream=None,
@@ -259,8 +259,8 @@ def real_media(monkeypatch: pytest.MonkeyPatch):
         _REAL_MODEL.append(whispermedia.load_model("base", device="cpu"))
     loads: List[Dict[str, Any]] = []
 
-    def load_model(name_or_path: str = "base", device: str | None = None):
-        loads.append({"name": name_or_path, "device": device})
+    def load_model(name_or_path: str = "base", device: str | None = None, compute_type: str = "float32"):
+        loads.append({"name": name_or_path, "device": device, "compute_type": compute_type})
         return _REAL_MODEL[0]
 
     monkeypatch.setitem(vars(whispermedia), "load_model", load_model)
@@ -428,7 +428,7 @@ def test_options_reach_transcribe(tmp_path, engine):
         "--initial-prompt", "Hello.", "--word-timestamps", "--no-speech-threshold", "0.5", str(video),
     )
     assert result.exit_code == 0, result.stderr
-    assert engine.loads == [{"name": "tiny.en", "device": "cpu"}]
+    assert engine.loads == [{"name": "tiny.en", "device": "cpu", "compute_type": "float32"}]
     call = engine.calls[0]
     assert call["language"] == "en" and call["audio_stream"] == 1 and call["task"] == "transcribe"
     assert call["options"] == {
@@ -443,7 +443,8 @@ def test_default_device(tmp_path, engine):
     import torch
 
     assert wm("run", "-l", "en", str(media(tmp_path))).exit_code == 0
-    assert engine.loads == [{"name": "base", "device": "cuda" if torch.cuda.is_available() else "cpu"}]
+    assert engine.loads == [{"name": "base", "device": "cuda" if torch.cuda.is_available() else "cpu",
+                             "compute_type": "float32"}]
 
 
 @needs_host
@@ -495,7 +496,7 @@ def test_progress_bar_when_asked(tmp_path, engine):
 
 @needs_host
 def test_model_error_exit_4(tmp_path, engine, monkeypatch):
-    def broken(name_or_path="base", device=None):
+    def broken(name_or_path="base", device=None, compute_type="float32"):
         raise ModelError("not installed (pip install whatever)", name_or_path)
 
     monkeypatch.setitem(vars(whispermedia), "load_model", broken)
@@ -648,3 +649,14 @@ def test_end_to_end_srt_on_sample(tmp_path):
     spoken = " ".join(re.sub(r"[^a-z ]", " ", " ".join(cue_text).lower()).split())
     for words in ("fellow americans", "ask not what your country can do for you"):
         assert words in spoken, text
+
+
+@needs_host
+def test_compute_type_reaches_the_model_load(tmp_path, engine):
+    result = wm("run", "-l", "en", str(media(tmp_path)))
+    assert result.exit_code == 0, result.stderr
+    result = wm("run", "-l", "en", "--compute-type", "int8", str(media(tmp_path, "b.mp4")))
+    assert result.exit_code == 0, result.stderr
+    assert [load["compute_type"] for load in engine.loads] == ["float32", "int8"]
+    result = wm("run", "--compute-type", "int4", str(media(tmp_path, "c.mp4")))
+    assert result.exit_code == 2 and "int4" in result.stderr

@@ -36,6 +36,7 @@ from whispermedia.errors import (
     PluginError,
     WhisperMediaError,
 )
+from whispermedia.options import COMPUTE_TYPES
 
 DEFAULT_FORMAT = "txt"
 DEFAULT_MODEL = "base"
@@ -433,6 +434,14 @@ def _precheck_input(source: str) -> None:
 @click.option("--audio-stream", default=None, type=click.IntRange(min=0), metavar="N", help="Audio stream index.")
 @click.option("--device", default=None, type=click.Choice(["cpu", "cuda"]), help="Default: cuda when available.")
 @click.option(
+    "--compute-type",
+    default="float32",
+    show_default=True,
+    type=click.Choice(list(COMPUTE_TYPES)),
+    help="How the CPU computes: float32 is exact; the others round weights or activations for speed "
+    "(docs/benchmarks.md, Compute types).",
+)
+@click.option(
     "--progress",
     "progress_mode",
     default="auto",
@@ -464,6 +473,7 @@ def run_command(
     overwrite: bool,
     audio_stream: Optional[int],
     device: Optional[str],
+    compute_type: str,
     progress_mode: str,
     **decoding: Any,
 ) -> None:
@@ -497,6 +507,7 @@ def run_command(
             overwrite=overwrite,
             audio_stream=audio_stream,
             device=device,
+            compute_type=compute_type,
             options=options,
         )
     ctx.exit(code)
@@ -515,6 +526,7 @@ def _run_inputs(
     audio_stream: Optional[int],
     device: Optional[str],
     options: Dict[str, Any],
+    compute_type: str = "float32",
 ) -> int:
     """Process every input; returns the exit code (the first failure's, else 0)."""
     import whispermedia
@@ -550,7 +562,8 @@ def _run_inputs(
             if not loaded:
                 reporter.status(f"loading model {model}...")
                 try:
-                    loaded.append(whispermedia.load_model(model, device=device or _default_device()))
+                    loaded.append(whispermedia.load_model(model, device=device or _default_device(),
+                                                          compute_type=compute_type))
                 except WhisperMediaError as e:
                     # no input can be transcribed without the model: stop here
                     fail(None, e.exit_code, f"{e.path or model}: {e.message}")

@@ -15,6 +15,7 @@ step one token per row, so no step recomputes the past.
 from __future__ import annotations
 
 import zlib
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -47,6 +48,29 @@ def compression_ratio(text: str) -> float:
     """How much zlib shrinks the text: repetitive (hallucinated) text compresses well."""
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+# Threads for the one-token decode steps on the CPU (None: torch's setting). Such a step is a chain
+# of small memory-bound ops, so a second thread adds little (8% on one step measured alone), while
+# on a machine with other work running OpenMP's spinning workers make every step several times
+# slower (3 to 7 times measured on 2 cores: docs/benchmarks.md). The encoder and the prompt step
+# keep torch's thread count.
+DECODE_THREADS: Optional[int] = 1
+
+
+@contextmanager
+def decode_threads(device: torch.device):
+    """Run the enclosed decode loop with at most ``DECODE_THREADS`` CPU threads."""
+    limit = DECODE_THREADS
+    saved = torch.get_num_threads()
+    if limit is None or device.type != "cpu" or saved <= limit:
+        yield
+        return
+    torch.set_num_threads(limit)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 # -- language detection -------------------------------------------------------------------
@@ -413,18 +437,25 @@ class DecodingTask:
         sum_logprobs = torch.zeros(n_rows, device=tokens.device)
         no_speech_probs = [float("nan")] * n_rows
         step_input = tokens
-        for i in range(self.sample_len):
-            logits = self.model.decoder(step_input, cache)
-            if i == 0:
-                probs_at_sot = logits[:, self.sot_index].float().softmax(dim=-1)
-                no_speech_probs = probs_at_sot[:, self.tokenizer.no_speech].tolist()
-            logits = logits[:, -1]
-            for logit_filter in self.logit_filters:
-                logit_filter.apply(logits, tokens)
-            tokens, completed = self.decoder.update(tokens, logits, sum_logprobs)
-            if completed or tokens.shape[-1] > self.n_ctx:
-                break
-            step_input = tokens[:, -1:]
+        with ExitStack() as threads:  # the prompt step with every thread, the one-token steps with DECODE_THREADS
+            for i in range(self.sample_len):
+                if i == 0:
+                    # the prompt step: only <|startoftranscript|> (no-speech) and the last position
+                    # need logits; projecting the rest onto the vocabulary would be wasted
+                    logits = self.model.decoder(step_input, cache, logits_at=(self.sot_index, -1))
+                    probs_at_sot = logits[:, 0].float().softmax(dim=-1)
+                    no_speech_probs = probs_at_sot[:, self.tokenizer.no_speech].tolist()
+                else:
+                    if i == 1:
+                        threads.enter_context(decode_threads(tokens.device))
+                    logits = self.model.decoder(step_input, cache)
+                logits = logits[:, -1]
+                for logit_filter in self.logit_filters:
+                    logit_filter.apply(logits, tokens)
+                tokens, completed = self.decoder.update(tokens, logits, sum_logprobs)
+                if completed or tokens.shape[-1] > self.n_ctx:
+                    break
+                step_input = tokens[:, -1:]
         return tokens, sum_logprobs, no_speech_probs
 
 

@@ -6,32 +6,86 @@ fidelity bench can hand our weights to its model unchanged.
 The decoder never concatenates: a ``KVCache`` holds preallocated self-attention K/V of shape
 ``[n_layer, batch, n_text_ctx, n_head, head_dim]`` written in place by the fused
 ``kv_attention`` op at positions given by the ``seqlens`` tensor, and the cross-attention K/V
-of shape ``[n_layer, batch, n_head, n_audio_ctx, head_dim]``, computed once per window.
+of shape ``[n_layer, n_audio, n_head, n_audio_ctx, head_dim]``, computed once per window and
+shared by all the rows (beams, samples) that decode the same audio.
+
+On the CPU a decode step streams every decoder weight and the 51865-row token embedding through
+memory for one or a few rows of activations, so bytes are its cost. ``Whisper.set_compute_type``
+lays the decoder out for that: with ``"float32"`` (the default) the decoder's weights are kept as
+float16 wherever that is exact (Whisper's released weights are float16) and multiplied in float32
+by ``whispermedia::linear_f16w``, which is a float32 matmul with the same weight values from half
+the bytes; the self-attention's query/key/value are one fused matrix.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import ops
+from .options import COMPUTE_TYPES
 from .weights import ModelDimensions
 
 
 class LayerNorm(nn.LayerNorm):
     def forward(self, x: Tensor) -> Tensor:
         # in float32 whatever the weights' dtype: fp16 layer norms lose too much
-        return super().forward(x.float()).type(x.dtype)
+        weight, bias = self.weight, self.bias
+        if weight is not None and weight.dtype != torch.float32:  # the CPU takes no mixed dtypes
+            weight, bias = weight.float(), None if bias is None else bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type(x.dtype)
+
+
+def _has_cpu_kernel(op: str) -> bool:
+    if ops._C is None:
+        return False
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(f"whispermedia::{op}", "CPU")
+    except RuntimeError:
+        return False
+
+
+_HAVE_F16W = _has_cpu_kernel("linear_f16w")
+_HAVE_I8W = _has_cpu_kernel("linear_i8w")
+# Up to this many rows of x the compact-weight kernels (memory-bound, one pass over the weights);
+# beyond, the BLAS GEMM on weights widened for the call (compute-bound: long prompts, 1500 audio
+# rows). Measured on a 2048 x 512 weight: the kernel wins up to 64 rows, the BLAS from 128.
+COMPACT_MAX_ROWS = 64
+
+
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, scale: Optional[Tensor] = None) -> Tensor:
+    """``x @ (weight * scale[:, None]).T + bias`` in x's dtype, whatever the weight is stored as.
+
+    float32 x on the CPU with float16 weights goes through ``whispermedia::linear_f16w`` (the
+    same float32 products, accumulated in float32), with int8 weights and per-row ``scale``
+    through ``whispermedia::linear_i8w``; other combinations widen the weight for the call.
+    """
+    if scale is None and weight.dtype == x.dtype:
+        return F.linear(x, weight, None if bias is None else bias.to(x.dtype))
+    if (x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() <= COMPACT_MAX_ROWS * x.shape[-1]
+            and os.environ.get("WM_FORCE_REFERENCE", "") != "1"):
+        b = None if bias is None else bias.float()
+        if scale is None and weight.dtype == torch.float16 and _HAVE_F16W:
+            return torch.ops.whispermedia.linear_f16w(x, weight, b)
+        if scale is not None and weight.dtype == torch.int8 and _HAVE_I8W:
+            return torch.ops.whispermedia.linear_i8w(x, weight, scale.float(), b)
+    w = weight.to(x.dtype) if scale is None else weight.to(x.dtype) * scale.to(x.dtype)[:, None]
+    return F.linear(x, w, None if bias is None else bias.to(x.dtype))
 
 
 class Linear(nn.Linear):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # per-row scales of int8-stored weights (compute type "int8"), else None
+        self.register_buffer("weight_scale", None, persistent=False)
+
     def forward(self, x: Tensor) -> Tensor:
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, self.weight.to(x.dtype), bias)
+        return linear(x, self.weight, self.bias, self.weight_scale)
 
 
 class Conv1d(nn.Conv1d):
@@ -47,6 +101,38 @@ class MultiHeadAttention(nn.Module):
         self.key = Linear(n_state, n_state, bias=False)
         self.value = Linear(n_state, n_state)
         self.out = Linear(n_state, n_state)
+        # set by Whisper.set_compute_type: query/key/value as one [3 * n_state, n_state] matrix
+        # (and its per-row scales when int8); the three projections' weights are views of its row blocks
+        self.qkv_weight: Optional[Tensor] = None
+        self.qkv_bias: Optional[Tensor] = None
+        self.qkv_scale: Optional[Tensor] = None
+
+    def qkv(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Query, key and value of ``x`` [B, T, n_state], each [B, T, n_head, head_dim] (views)."""
+        if self.qkv_weight is None:
+            return tuple(self.split_heads(p(x)) for p in (self.query, self.key, self.value))
+        qkv = linear(x, self.qkv_weight, self.qkv_bias, self.qkv_scale)
+        return qkv.view(*x.shape[:2], 3, self.n_head, -1).unbind(2)
+
+    def fuse_qkv(self) -> None:
+        """Store query/key/value in one matrix (one pass over the weights per step), the three
+        projections' weights becoming views of it; the key's missing bias is zeros."""
+        q, k, v = self.query, self.key, self.value
+        n = q.weight.shape[0]
+        weight = torch.cat([q.weight, k.weight.to(q.weight.dtype), v.weight.to(q.weight.dtype)])
+        bias = torch.cat([q.bias, torch.zeros_like(q.bias), v.bias.to(q.bias.dtype)])
+        scales = [p.weight_scale for p in (q, k, v)]
+        scale = None if any(t is None for t in scales) else torch.cat(scales)
+        for i, proj in enumerate((q, k, v)):
+            proj.weight = nn.Parameter(weight[i * n:(i + 1) * n], requires_grad=False)
+            if scale is not None:
+                proj.weight_scale = scale[i * n:(i + 1) * n]
+        q.bias = nn.Parameter(bias[:n], requires_grad=False)
+        v.bias = nn.Parameter(bias[2 * n:], requires_grad=False)
+        self.qkv_weight, self.qkv_bias, self.qkv_scale = weight, bias, scale
+
+    def unfuse_qkv(self) -> None:
+        self.qkv_weight = self.qkv_bias = self.qkv_scale = None
 
     def split_heads(self, x: Tensor) -> Tensor:
         """[B, T, n_state] -> [B, T, n_head, head_dim] (a view)."""
@@ -54,7 +140,7 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Full (non-causal) self-attention over ``x`` [B, T, n_state], as the encoder uses it."""
-        q, k, v = (self.split_heads(p(x)).transpose(1, 2) for p in (self.query, self.key, self.value))
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x))
         a = F.scaled_dot_product_attention(q, k, v)
         return self.out(a.transpose(1, 2).flatten(2))
 
@@ -90,7 +176,8 @@ class AudioEncoder(nn.Module):
     def forward(self, mel: Tensor) -> Tensor:
         """mel [B, n_mels, 2 * n_audio_ctx] -> audio features [B, n_audio_ctx, n_audio_state]."""
         x = F.gelu(self.conv1(mel))
-        x = F.gelu(self.conv2(x)).permute(0, 2, 1)
+        # contiguous once here: a permuted x would make every layer norm and projection copy it
+        x = F.gelu(self.conv2(x)).permute(0, 2, 1).contiguous()
         if x.shape[1:] != self.positional_embedding.shape:
             raise ValueError(f"encoder expects {2 * self.positional_embedding.shape[0]} mel frames, "
                              f"got {mel.shape[-1]}")
@@ -113,10 +200,12 @@ class DecoderBlock(nn.Module):
 
 @dataclass
 class KVCache:
-    """Preallocated decoder caches for ``batch`` sequences of up to ``n_text_ctx`` tokens.
+    """Preallocated decoder caches for ``batch`` sequences of up to ``n_text_ctx`` tokens, decoding
+    ``batch // rows_per_audio`` audios (each audio's rows consecutive: beams or samples).
 
     self_k, self_v: [n_layer, B, n_text_ctx, n_head, head_dim], written by ``kv_attention``
-    cross_k, cross_v: [n_layer, B, n_head, n_audio_ctx, head_dim], set once per window
+    cross_k, cross_v: [n_layer, n_audio, n_head, n_audio_ctx, head_dim], set once per window,
+        one copy per audio, shared by its rows
     seqlens: [B] int32, tokens already in the cache per row (advanced by the decoder)
     """
 
@@ -125,6 +214,7 @@ class KVCache:
     cross_k: Tensor
     cross_v: Tensor
     seqlens: Tensor
+    rows_per_audio: int = 1
 
     def reorder(self, source_rows: Tensor) -> None:
         """Row i takes the self-attention contents of row ``source_rows[i]`` (beam search).
@@ -152,65 +242,80 @@ class TextDecoder(nn.Module):
 
     def new_cache(self, audio_features: Tensor, rows_per_audio: int = 1) -> KVCache:
         """Caches for decoding ``audio_features`` [n_audio, n_audio_ctx, n_state], each audio
-        repeated ``rows_per_audio`` times (samples or beams), cross K/V computed here once."""
+        decoded by ``rows_per_audio`` rows (samples or beams); cross K/V computed here once."""
         d = self.dims
         n_audio, n_ctx_audio, _ = audio_features.shape
         batch = n_audio * rows_per_audio
         head_dim = d.n_text_state // d.n_text_head
         dtype, device = audio_features.dtype, audio_features.device
         shape = (d.n_text_layer, batch, d.n_text_ctx, d.n_text_head, head_dim)
-        cross_shape = (d.n_text_layer, batch, d.n_text_head, n_ctx_audio, head_dim)
+        cross_shape = (d.n_text_layer, n_audio, d.n_text_head, n_ctx_audio, head_dim)
         cross_k = torch.empty(cross_shape, dtype=dtype, device=device)
         cross_v = torch.empty(cross_shape, dtype=dtype, device=device)
         for i, block in enumerate(self.blocks):
             attn = block.cross_attn
-            k = attn.split_heads(attn.key(audio_features)).transpose(1, 2)
-            v = attn.split_heads(attn.value(audio_features)).transpose(1, 2)
-            cross_k[i] = k.repeat_interleave(rows_per_audio, dim=0)
-            cross_v[i] = v.repeat_interleave(rows_per_audio, dim=0)
+            cross_k[i] = attn.split_heads(attn.key(audio_features)).transpose(1, 2)
+            cross_v[i] = attn.split_heads(attn.value(audio_features)).transpose(1, 2)
         return KVCache(
             self_k=torch.zeros(shape, dtype=dtype, device=device),
             self_v=torch.zeros(shape, dtype=dtype, device=device),
             cross_k=cross_k,
             cross_v=cross_v,
             seqlens=torch.zeros(batch, dtype=torch.int32, device=device),
+            rows_per_audio=rows_per_audio,
         )
 
-    def forward(self, tokens: Tensor, cache: KVCache, cross_qk: Optional[list] = None) -> Tensor:
+    def forward(self, tokens: Tensor, cache: KVCache, cross_qk: Optional[list] = None,
+                logits_at: Optional[Sequence[int]] = None) -> Tensor:
         """tokens [B, T] (the next T tokens of each row) -> logits [B, T, n_vocab], float32.
 
-        Appends the tokens' K/V to ``cache`` and advances ``cache.seqlens`` by T. When
-        ``cross_qk`` is a list, each layer's cross-attention logits [B, n_head, T, n_audio_ctx]
-        (float32, before softmax) are appended to it: word timing aligns tokens to audio with
-        them. SDPA does not expose them, so that path computes attention explicitly.
+        Appends the tokens' K/V to ``cache`` and advances ``cache.seqlens`` by T. ``logits_at``:
+        only these positions of the T get logits ([B, len(logits_at), n_vocab]); the others are
+        never projected onto the vocabulary. When ``cross_qk`` is a list, each layer's
+        cross-attention logits [B, n_head, T, n_audio_ctx] (float32, before softmax) are appended
+        to it: word timing aligns tokens to audio with them. SDPA does not expose them, so that
+        path computes attention explicitly.
         """
         batch, n_new = tokens.shape
+        n_head = self.dims.n_text_head
+        group = cache.rows_per_audio
+        n_audio = batch // group
         positions = cache.seqlens.long()[:, None] + torch.arange(n_new, device=tokens.device)
-        x = self.token_embedding(tokens) + self.positional_embedding[positions]
+        emb, emb_scale = self.token_embedding, getattr(self.token_embedding, "weight_scale", None)
+        x = emb(tokens).to(self.positional_embedding.dtype)
+        if emb_scale is not None:  # int8 rows
+            x = x * emb_scale[tokens].unsqueeze(-1).to(x.dtype)
+        x = x + self.positional_embedding[positions]
         x = x.to(cache.self_k.dtype)
-        head_dim = x.shape[-1] // self.dims.n_text_head
+        head_dim = x.shape[-1] // n_head
         scale = head_dim ** -0.5
         for i, block in enumerate(self.blocks):
             attn = block.attn
-            h = block.attn_ln(x)
-            q, k, v = (attn.split_heads(p(h)) for p in (attn.query, attn.key, attn.value))
+            q, k, v = attn.qkv(block.attn_ln(x))
             a = ops.kv_attention(q, cache.self_k[i], cache.self_v[i], k, v, cache.seqlens, scale)
             x = x + attn.out(a.flatten(2))
 
             cross = block.cross_attn
-            q = cross.split_heads(cross.query(block.cross_attn_ln(x))).transpose(1, 2)
+            q = cross.split_heads(cross.query(block.cross_attn_ln(x)))  # [B, T, H, D]
+            # the rows of one audio attend to its one copy of the cross K/V: [n_audio, H, group * T, D]
+            q = q.view(n_audio, group, n_new, n_head, head_dim).permute(0, 3, 1, 2, 4)
+            q = q.reshape(n_audio, n_head, group * n_new, head_dim)
             if cross_qk is None:
                 a = F.scaled_dot_product_attention(q, cache.cross_k[i], cache.cross_v[i])
             else:
                 qk = (q @ cache.cross_k[i].transpose(-1, -2)).float() * scale
-                cross_qk.append(qk)
+                cross_qk.append(qk.reshape(n_audio, n_head, group, n_new, -1).transpose(1, 2)
+                                .reshape(batch, n_head, n_new, -1))
                 a = (qk.softmax(dim=-1) @ cache.cross_v[i].float()).to(q.dtype)
-            x = x + cross.out(a.transpose(1, 2).flatten(2))
+            a = a.reshape(n_audio, n_head, group, n_new, head_dim).permute(0, 2, 3, 1, 4).reshape(batch, n_new, -1)
+            x = x + cross.out(a)
 
             x = x + block.mlp(block.mlp_ln(x))
         cache.seqlens += n_new
+        if logits_at is not None:
+            x = x[:, list(logits_at)]
         x = self.ln(x)
-        return (x @ self.token_embedding.weight.to(x.dtype).T).float()
+        return linear(x, emb.weight, None, emb_scale).float()
 
 
 class Whisper(nn.Module):
@@ -226,6 +331,7 @@ class Whisper(nn.Module):
         self.alignment_heads: Tuple[Tuple[int, int], ...] = ()
         self.suppress_tokens: Optional[Tuple[int, ...]] = None
         self.tokenizer = None
+        self.compute_type = "float32"
 
     @property
     def device(self) -> torch.device:
@@ -233,7 +339,8 @@ class Whisper(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.decoder.token_embedding.weight.dtype
+        """The dtype activations are computed in (weights may be stored more compactly)."""
+        return self.decoder.positional_embedding.dtype
 
     @property
     def is_multilingual(self) -> bool:
@@ -244,5 +351,93 @@ class Whisper(nn.Module):
         return self.dims.n_vocab - 51765 - int(self.is_multilingual)
 
     def embed_audio(self, mel: Tensor) -> Tensor:
-        """mel [B, n_mels, 3000] -> audio features [B, 1500, n_audio_state] in the model's dtype."""
-        return self.encoder(mel.to(self.dtype))
+        """mel [B, n_mels, 3000] -> audio features [B, 1500, n_audio_state] in the model's dtype
+        (the encoder itself may run in another: compute type "bfloat16")."""
+        return self.encoder(mel.to(self.encoder.conv1.weight.dtype)).to(self.dtype)
+
+    # -- compute types ---------------------------------------------------------------------
+    def set_compute_type(self, compute_type: str = "float32") -> "Whisper":
+        """Lay the weights out for ``compute_type``; returns the model.
+
+        ``"float32"`` (the default, exact): on the CPU every decoder weight that float16 holds
+        exactly (all of them for Whisper's released float16 weights) is stored as float16 and
+        multiplied in float32 (``linear``); the arithmetic is float32 with the same weight values,
+        only the order of the additions changes. Elsewhere weights stay in the model's dtype.
+        ``"bfloat16"``: the encoder runs in bfloat16, the decoder as with ``"float32"``.
+        ``"int8"``: the decoder's weights are stored as int8 with one scale per output row
+        (symmetric, round to nearest) and multiplied in float32 (``linear``); the encoder as
+        with ``"float32"``. ``"int8_bfloat16"``: both.
+        The last three round weights or activations (their WER effect: docs/benchmarks.md), so a
+        model goes to them from ``"float32"`` only. In every case the self-attention's
+        query/key/value are one fused matrix, and the
+        cross-attention's key/value projections (once per window, 1500 rows), the layer norms,
+        the biases and the caches stay in the model's dtype.
+        """
+        if compute_type not in COMPUTE_TYPES:
+            raise ValueError(f"unknown compute type {compute_type!r} (known: {', '.join(COMPUTE_TYPES)})")
+        if compute_type != self.compute_type and self.compute_type != "float32":
+            raise ValueError(f"compute type {self.compute_type!r} has rounded the weights: load the model again "
+                             f"for {compute_type!r}")
+        self.compute_type = compute_type
+        self._layout()
+        return self
+
+    def _layout(self) -> None:
+        ct = self.compute_type
+        if ct in ("bfloat16", "int8_bfloat16"):
+            encoder_dtype = torch.bfloat16
+        else:
+            encoder_dtype = self.dtype
+        if ct.startswith("int8"):
+            storage = "int8"
+        elif self.dtype == torch.float32 and self.device.type == "cpu" and _HAVE_F16W:
+            storage = "float16"
+        else:
+            storage = None
+        dec = self.decoder
+        with torch.no_grad():
+            self.encoder.to(encoder_dtype)
+            for block in self.encoder.blocks:  # one [1500, 3 * n_state] projection per block
+                block.attn.unfuse_qkv()
+                block.attn.fuse_qkv()
+            for block in dec.blocks:
+                block.attn.unfuse_qkv()
+                for lin in (block.attn.query, block.attn.key, block.attn.value, block.attn.out,
+                            block.cross_attn.query, block.cross_attn.out, block.mlp[0], block.mlp[2]):
+                    _store(lin, storage, self.dtype)
+                block.attn.fuse_qkv()
+            _store(dec.token_embedding, storage, self.dtype)
+
+    def _apply(self, fn, recurse=True):
+        # .to()/.float()/.cuda() convert each parameter on its own, which would leave the fused
+        # query/key/value matrix behind: lay the weights out again afterwards
+        super()._apply(fn, recurse)
+        if any(b.attn.qkv_weight is not None for b in self.decoder.blocks):
+            self._layout()
+        return self
+
+
+
+
+def _store(module: nn.Module, storage: Optional[str], dtype: torch.dtype) -> None:
+    """Set ``module.weight`` (and ``weight_scale``) to the weight's values stored as ``storage``:
+    "float16" where float16 holds them exactly (else ``dtype``), "int8" with per-row scales, or
+    None: ``dtype``."""
+    weight = module.weight.detach()
+    scale = getattr(module, "weight_scale", None)
+    if scale is not None:  # back to the values the int8 stand for
+        weight = weight.to(dtype) * scale.to(dtype)[:, None]
+    scale = None
+    if storage == "int8":
+        values = weight.float()
+        scale = (values.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
+        weight = torch.round(values / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    elif storage == "float16" and weight.dtype != torch.float16:
+        half = weight.to(torch.float16)
+        weight = half if torch.equal(half.to(weight.dtype), weight) else weight.to(dtype)
+    elif storage != "float16":
+        weight = weight.to(dtype)
+    module.weight = nn.Parameter(weight, requires_grad=False)
+    if "weight_scale" not in module._buffers:
+        module.register_buffer("weight_scale", None, persistent=False)
+    module.weight_scale = scale

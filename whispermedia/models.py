@@ -174,11 +174,12 @@ def _fallback_tokenizer(n_vocab: int) -> Optional[Path]:
 
 
 def load_model(name_or_path: Union[str, Path] = DEFAULT_MODEL, device: Optional[Union[str, torch.device]] = None,
-               dtype: Optional[torch.dtype] = None) -> Whisper:
+               dtype: Optional[torch.dtype] = None, compute_type: str = "float32") -> Whisper:
     """A ready model: a registry name (``base``, ``tiny.en``), a ``.pt`` file, or a CTranslate2
     or Hugging Face folder.
 
     ``device`` defaults to the CPU; ``dtype`` to float32 on the CPU and float16 on CUDA.
+    ``compute_type``: see ``Whisper.set_compute_type``.
     Raises ``ModelError`` when the model is not installed, fails its checksum or is malformed.
     """
     name = str(name_or_path)
@@ -191,12 +192,13 @@ def load_model(name_or_path: Union[str, Path] = DEFAULT_MODEL, device: Optional[
     device = torch.device(device or "cpu")
     if dtype is None:
         dtype = torch.float16 if device.type == "cuda" else torch.float32
-    return build_model(checkpoint, name=name, device=device, dtype=dtype)
+    return build_model(checkpoint, name=name, device=device, dtype=dtype, compute_type=compute_type)
 
 
 def build_model(checkpoint: Checkpoint, *, name: str, device: torch.device = torch.device("cpu"),
-                dtype: torch.dtype = torch.float32) -> Whisper:
-    """Our modules with the checkpoint's weights, its alignment heads and tokenizer attached."""
+                dtype: torch.dtype = torch.float32, compute_type: str = "float32") -> Whisper:
+    """Our modules with the checkpoint's weights, its alignment heads and tokenizer attached,
+    laid out for ``compute_type`` (``Whisper.set_compute_type``)."""
     with torch.device("meta"):
         model = Whisper(checkpoint.dims, name=name)
     state = {k: v.to(dtype) for k, v in checkpoint.state_dict.items()}
@@ -207,6 +209,7 @@ def build_model(checkpoint: Checkpoint, *, name: str, device: torch.device = tor
         raise ModelError(f"weights do not fit a Whisper model: {first}", checkpoint.source or name) from e
     model = model.to(device).eval()
     model.requires_grad_(False)
+    model.set_compute_type(compute_type)
     model.alignment_heads = checkpoint.alignment_heads or default_alignment_heads(checkpoint.dims)
     model.suppress_tokens = checkpoint.suppress_tokens
     tokenizer_json = checkpoint.tokenizer_json or _fallback_tokenizer(checkpoint.dims.n_vocab)

@@ -14,6 +14,10 @@ from typing import Optional, Sequence, Tuple, Union
 # openai-whisper's defaults; a tuple so the dataclass stays hashable and immutable
 DEFAULT_TEMPERATURES: Tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
+#: How the model computes (``Whisper.set_compute_type``): ``float32`` is exact, the others round
+#: weights (int8) or the encoder's activations (bfloat16) for speed on the CPU.
+COMPUTE_TYPES: Tuple[str, ...] = ("float32", "bfloat16", "int8", "int8_bfloat16")
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
