@@ -279,8 +279,7 @@ def end_to_end(args, models, systems):
     def run(system):
         model = models[system]
         if system.startswith("ours"):
-            return wm.transcribe(audio, model=model, language="en", temperature=0.0,
-                                 condition_on_previous_text=False).text
+            return wm.transcribe(audio, model=model, language="en", preset="greedy").text
         if system == "openai":
             return model.transcribe(audio, language="en", temperature=0.0, condition_on_previous_text=False,
                                     fp16=False, verbose=None)["text"]

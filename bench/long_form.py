@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         cmd = [sys.executable, "-m", "whispermedia", "run", "--plugin", "srt", "--model", args.model,
                "--language", "en", "--output-dir", out, "--progress", "none"]
         if args.greedy:
-            cmd += ["--temperature", "0", "--no-condition-on-previous-text"]
+            cmd += ["--preset", "greedy"]
         t0 = time.perf_counter()
         subprocess.run(cmd + [str(args.media)], check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         t_ours = time.perf_counter() - t0

@@ -76,7 +76,7 @@ def synthesize(folder: Path) -> list:
 def ours_transcribe(model, audio, **kw):
     from whispermedia import pipeline
 
-    return pipeline.transcribe(audio, model=model, **kw)
+    return pipeline.transcribe(audio, model=model, preset="openai-transcribe", **kw)  # openai's defaults
 
 
 def compare_words(ref_words, our_words, tol):

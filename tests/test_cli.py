@@ -439,6 +439,108 @@ def test_options_reach_transcribe(tmp_path, engine):
 
 
 @needs_host
+def test_preset_and_every_decoding_option_reach_transcribe(tmp_path, engine):
+    video = media(tmp_path)
+    result = wm(
+        "run", "--preset", "openai", "--language-per-region", "--patience", "2", "--length-penalty", "0.5",
+        "--best-of", "3", "--carry-initial-prompt", "--initial-prompt", "Names.", "--prefix", "So",
+        "--suppress-tokens=-1,11", "--no-suppress-blank", "--without-timestamps", "--max-initial-timestamp", "0.5",
+        "--clip-timestamps", "0,5", "--word-timestamps", "--hallucination-silence-threshold", "2",
+        "--prepend-punctuations", "(", "--append-punctuations", ")", "--compression-ratio-threshold", "2.0",
+        "--logprob-threshold", "-0.5", str(video),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert engine.calls[0]["language"] is None
+    assert engine.calls[0]["options"] == {
+        "preset": "openai", "language_per_region": True, "patience": 2.0, "length_penalty": 0.5, "best_of": 3,
+        "carry_initial_prompt": True, "initial_prompt": "Names.", "prefix": "So", "suppress_tokens": "-1,11",
+        "suppress_blank": False, "without_timestamps": True, "max_initial_timestamp": 0.5, "clip_timestamps": "0,5",
+        "word_timestamps": True, "hallucination_silence_threshold": 2.0, "prepend_punctuations": "(",
+        "append_punctuations": ")", "compression_ratio_threshold": 2.0, "logprob_threshold": -0.5,
+    }
+
+
+@needs_host
+def test_compute_type_reaches_the_model_load(tmp_path, engine):
+    result = wm("run", "-l", "en", str(media(tmp_path)))
+    assert result.exit_code == 0, result.stderr
+    result = wm("run", "-l", "en", "--compute-type", "int8", str(media(tmp_path, "b.mp4")))
+    assert result.exit_code == 0, result.stderr
+    assert [load["compute_type"] for load in engine.loads] == ["float32", "int8"]
+    result = wm("run", "--compute-type", "int4", str(media(tmp_path, "c.mp4")))
+    assert result.exit_code == 2 and "int4" in result.stderr
+
+
+@needs_host
+def test_temperature_increment_on_fallback(tmp_path, engine):
+    result = wm("run", "-l", "en", "--temperature", "0", "--temperature-increment-on-fallback", "0.25",
+                str(media(tmp_path)))
+    assert result.exit_code == 0, result.stderr
+    assert engine.calls[0]["options"]["temperature"] == (0.0, 0.25, 0.5, 0.75, 1.0)
+    result = wm("run", "-l", "en", "--temperature-increment-on-fallback", "0.2", str(media(tmp_path, "b.mp4")))
+    assert engine.calls[1]["options"]["temperature"] == (0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0)
+    result = wm("run", "-l", "en", "--temperature", "0,0.5", "--temperature-increment-on-fallback", "0.2",
+                str(media(tmp_path, "c.mp4")))
+    assert result.exit_code == 2 and len(engine.calls) == 2
+    assert err_lines(result) == ["wm: --temperature-increment-on-fallback needs one --temperature "
+                                 "(the first of the schedule)"]
+
+
+@needs_host
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "fast"], "Invalid value for '--preset'"),
+    (["--language-per-region", "--language", "fr"], "wm: --language-per-region detects the language of every window"),
+    (["--suppress-tokens", "a,b"], "wm: --suppress-tokens: expected token ids"),
+    (["--clip-timestamps", "0,x"], "wm: --clip-timestamps: expected seconds"),
+    (["--preset", "greedy", "--patience", "2"], "wm: invalid decoding options: patience requires beam_size"),
+])
+def test_bad_decoding_options_are_usage_errors(tmp_path, engine, args, message):
+    result = wm("run", *args, str(media(tmp_path)))
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert engine.calls == [] and engine.loads == []
+
+
+def _with_languages(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the fake engine's transcript carry per-region languages."""
+    real = engine.transcribe
+
+    def transcribe(audio, **kwargs):
+        t = real(audio, **kwargs)
+        langs = ["en", "fr", "fr"]
+        segs = tuple(dataclasses.replace(s, language=langs[i % 3]) for i, s in enumerate(t.segments))
+        return dataclasses.replace(t, segments=segs)
+
+    monkeypatch.setitem(vars(whispermedia), "transcribe", transcribe)
+
+
+@needs_host
+def test_language_regions_on_stderr(tmp_path, engine, monkeypatch):
+    _with_languages(engine, monkeypatch)
+    video = media(tmp_path)
+    result = wm("run", "--language-per-region", str(video))
+    assert result.exit_code == 0, result.stderr
+    lines = err_lines(result)
+    assert lines[0] == f"{video}: detected language: en (p=0.97)"
+    segs = sample_transcript(str(video)).segments
+    assert lines[1].startswith(f"{video}: languages by region: en 0:00.0-")
+    assert ", fr " in lines[1] and len(lines) == 2 and len(segs) >= 2
+
+
+@needs_host
+def test_language_regions_json_event(tmp_path, engine, monkeypatch):
+    _with_languages(engine, monkeypatch)
+    video = media(tmp_path)
+    result = wm("run", "--language-per-region", "--progress", "json", str(video))
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in err_lines(result)]
+    regions = [e for e in events if e["event"] == "language_regions"]
+    assert len(regions) == 1 and regions[0]["file"] == str(video)
+    assert [r["language"] for r in regions[0]["regions"]][:2] == ["en", "fr"]
+    assert all(r["start"] <= r["end"] for r in regions[0]["regions"])
+
+
+@needs_host
 def test_default_device(tmp_path, engine):
     import torch
 
@@ -651,12 +753,24 @@ def test_end_to_end_srt_on_sample(tmp_path):
         assert words in spoken, text
 
 
+@pytest.mark.slow
 @needs_host
-def test_compute_type_reaches_the_model_load(tmp_path, engine):
-    result = wm("run", "-l", "en", str(media(tmp_path)))
-    assert result.exit_code == 0, result.stderr
-    result = wm("run", "-l", "en", "--compute-type", "int8", str(media(tmp_path, "b.mp4")))
-    assert result.exit_code == 0, result.stderr
-    assert [load["compute_type"] for load in engine.loads] == ["float32", "int8"]
-    result = wm("run", "--compute-type", "int4", str(media(tmp_path, "c.mp4")))
-    assert result.exit_code == 2 and "int4" in result.stderr
+@_needs("whispermedia.pipeline", "whispermedia.media")
+def test_end_to_end_translate_srt_equals_openai(tmp_path):
+    """``wm run --plugin translate --plugin srt fr.flac``: English subtitles, and their text is
+    openai-whisper's greedy translation of the same clip with the same weights (golden)."""
+    golden = json.loads((ROOT / "tests" / "golden" / "tokens_base.json").read_text(encoding="utf-8"))
+    expected = golden["cases"]["translate"]["clips"]["tests/data/speech_multilingual/fr.flac"]
+    clip = tmp_path / "fr.flac"
+    shutil.copyfile(DATA / "speech_multilingual" / "fr.flac", clip)
+    env = dict(os.environ, WM_DEBUG="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "whispermedia", "run", "--plugin", "translate", "--plugin", "srt",
+         "--preset", "openai-transcribe", "--temperature", "0", "--progress", "none", str(clip)],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"detected language: {expected['language']}" in proc.stderr
+    srt = clip.with_suffix(".srt").read_text(encoding="utf-8").lstrip("\ufeff")
+    cues = [ln for ln in srt.splitlines() if ln.strip() and "-->" not in ln and not ln.strip().isdigit()]
+    assert " ".join(cues).split() == expected["text"].split()

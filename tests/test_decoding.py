@@ -90,7 +90,7 @@ def test_compression_ratio():
 
 def test_options_validation():
     with pytest.raises(ValueError, match="patience"):
-        TranscribeOptions.from_kwargs(patience=1.0)
+        TranscribeOptions.from_kwargs(preset="greedy", patience=1.0)
     with pytest.raises(TypeError, match="unknown transcribe option"):
         TranscribeOptions.from_kwargs(bogus=1)
     assert TranscribeOptions.from_kwargs(temperature=0).temperature == (0.0,)

@@ -404,7 +404,8 @@ def test_transcribe_with_word_timestamps(base_model):
 
     audio = _jfk_audio()
     try:
-        result = pipeline.transcribe(audio, model=base_model, language="en", temperature=0.0, word_timestamps=True)
+        result = pipeline.transcribe(audio, model=base_model, language="en", temperature=0.0,
+                                         word_timestamps=True, preset="openai-transcribe")
     except NotImplementedError as e:
         pytest.skip(f"the pipeline does not time words yet: {e}")
     assert [(s.start, s.end) for s in result.segments] == JFK_BOUNDS

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -36,7 +37,8 @@ from whispermedia.errors import (
     PluginError,
     WhisperMediaError,
 )
-from whispermedia.options import COMPUTE_TYPES
+
+from whispermedia.options import COMPUTE_TYPES, PRESETS
 
 DEFAULT_FORMAT = "txt"
 DEFAULT_MODEL = "base"
@@ -280,6 +282,15 @@ class _Reporter:
         p = "" if probability is None else f" (p={probability:.2f})"
         self._line(f"{file}: detected language: {language}{p}")
 
+    def regions(self, file: str, regions: Sequence[Tuple[str, float, float]]) -> None:
+        """The languages of ``--language-per-region``, as (language, start, end) runs."""
+        if self.mode == "json":
+            self._event(event="language_regions", file=file,
+                        regions=[dict(language=lang, start=round(a, 3), end=round(b, 3)) for lang, a, b in regions])
+            return
+        runs = ", ".join(f"{lang} {_clock_ms(a)}-{_clock_ms(b)}" for lang, a, b in regions) or "(no speech)"
+        self._line(f"{file}: languages by region: {runs}")
+
     def done(self, file: str, outputs: Sequence[str]) -> None:
         if self.mode == "json":
             self._event(event="done", file=file, outputs=list(outputs))
@@ -304,6 +315,25 @@ class _Reporter:
             self._event(event="warning", message=message)
         else:
             self._line(f"wm: warning: {message}")
+
+
+def _clock_ms(seconds: float) -> str:
+    m, s = divmod(max(float(seconds), 0.0), 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def language_regions(segments: Sequence[Any]) -> List[Tuple[str, float, float]]:
+    """Runs of consecutive segments in one language: (language, start, end), in time order."""
+    runs: List[Tuple[str, float, float]] = []
+    for seg in segments:
+        lang = getattr(seg, "language", None)
+        if lang is None or not seg.text.strip():
+            continue
+        if runs and runs[-1][0] == lang:
+            runs[-1] = (lang, runs[-1][1], seg.end)
+        else:
+            runs.append((lang, seg.start, seg.end))
+    return runs
 
 
 def _clock(seconds: float) -> str:
@@ -368,14 +398,33 @@ def _normalize_language(language: Optional[str]) -> Optional[str]:
 
 
 def _decoding_options(**given: Any) -> Dict[str, Any]:
-    """The decoding options the user gave (None = not given, so the library's defaults hold)."""
+    """The decoding options the user gave (None = not given, so the preset's and the library's
+    defaults hold)."""
     options = {k: v for k, v in given.items() if v is not None}
+    increment = options.pop("temperature_increment_on_fallback", None)
     if "temperature" in options:
         try:
             temps = tuple(float(t) for t in str(options["temperature"]).split(",") if t.strip())
         except ValueError:
             raise _fail(f"--temperature: expected numbers separated by commas: {options['temperature']!r}") from None
         options["temperature"] = temps[0] if len(temps) == 1 else temps
+    if increment is not None:
+        start = options.get("temperature", 0.0)
+        if not isinstance(start, float):
+            raise _fail("--temperature-increment-on-fallback needs one --temperature (the first of the schedule)")
+        # openai's schedule: numpy.arange(start, 1.0 + 1e-6, increment)
+        count = max(math.ceil((1.0 + 1e-6 - start) / increment), 1)
+        options["temperature"] = tuple(start + i * increment for i in range(count))
+    if "suppress_tokens" in options:
+        try:
+            [int(t) for t in options["suppress_tokens"].split(",") if t.strip()]
+        except ValueError:
+            raise _fail(f"--suppress-tokens: expected token ids separated by commas: {options['suppress_tokens']!r}") from None
+    if "clip_timestamps" in options:
+        try:
+            [float(t) for t in options["clip_timestamps"].split(",") if t.strip()]
+        except ValueError:
+            raise _fail(f"--clip-timestamps: expected seconds separated by commas: {options['clip_timestamps']!r}") from None
     try:
         from whispermedia.options import TranscribeOptions
 
@@ -448,16 +497,62 @@ def _precheck_input(source: str) -> None:
     type=click.Choice(["auto", "bar", "json", "none"]),
     help="auto: a bar when stderr is a terminal; json: JSON lines on stderr.",
 )
+@click.option(
+    "--preset",
+    default=None,
+    type=click.Choice(list(PRESETS)),
+    help="Decoding strategy (docs/cli.md): openai is the whisper command's defaults (beam 5, fallback, "
+    "conditioning). Decoding options given beside it win.  [default: default]",
+)
+@click.option(
+    "--language-per-region",
+    is_flag=True,
+    default=None,
+    help="Detect the language of every window, not only the first, and transcribe each in its own.",
+)
 @click.option("--temperature", default=None, metavar="T[,T...]", help="Temperature, or a fallback schedule.")
+@click.option(
+    "--temperature-increment-on-fallback",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="X",
+    help="With one --temperature T: the schedule T, T+X, ... up to 1 (openai's option).",
+)
 @click.option("--beam-size", default=None, type=click.IntRange(min=1), help="Beams at temperature 0.")
 @click.option("--best-of", default=None, type=click.IntRange(min=1), help="Samples at temperature > 0.")
+@click.option("--patience", default=None, type=click.FloatRange(min=0, min_open=True), help="Beam search patience.")
+@click.option("--length-penalty", default=None, type=click.FloatRange(0, 1), help="Length penalty alpha.")
 @click.option(
     "--condition-on-previous-text/--no-condition-on-previous-text",
     default=None,
     help="Prompt each window with the previous one's text.",
 )
 @click.option("--initial-prompt", default=None, metavar="TEXT", help="Prompt text for the first window.")
+@click.option(
+    "--carry-initial-prompt", is_flag=True, default=None, help="Put the initial prompt before every window's prompt."
+)
+@click.option("--prefix", default=None, metavar="TEXT", help="Text every window's transcript must start with.")
+@click.option("--suppress-tokens", default=None, metavar="IDS", help="Token ids to suppress; -1: the model's set.")
+@click.option(
+    "--suppress-blank/--no-suppress-blank", default=None, help="Never start a window with a blank."
+)
+@click.option("--without-timestamps", is_flag=True, default=None, help="Decode text only (one segment a window).")
+@click.option(
+    "--max-initial-timestamp", default=None, type=click.FloatRange(min=0), metavar="S", help="Latest first timestamp."
+)
+@click.option(
+    "--clip-timestamps", default=None, metavar="S,E,...", help="Only these stretches: start,end,start,end,... seconds."
+)
 @click.option("--word-timestamps", is_flag=True, default=None, help="Compute word timing.")
+@click.option("--prepend-punctuations", default=None, metavar="CHARS", help="Merged with the next word.")
+@click.option("--append-punctuations", default=None, metavar="CHARS", help="Merged with the previous word.")
+@click.option(
+    "--hallucination-silence-threshold",
+    default=None,
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help="With word timing: skip silences longer than S around a likely hallucination.",
+)
 @click.option("--compression-ratio-threshold", default=None, type=float, help="Fall back above this gzip ratio.")
 @click.option("--logprob-threshold", default=None, type=float, help="Fall back below this mean log-probability.")
 @click.option("--no-speech-threshold", default=None, type=float, help="Silence when no-speech p exceeds this.")
@@ -493,6 +588,8 @@ def run_command(
         except WhisperMediaError as e:
             raise _fail(str(e), e.exit_code) from None
         lang = _normalize_language(language)
+        if decoding.get("language_per_region") and lang is not None:
+            raise _fail("--language-per-region detects the language of every window: leave --language out (or auto)")
         if any(getattr(f, "needs_words", False) for f in formats) and decoding.get("word_timestamps") is None:
             decoding["word_timestamps"] = True
         options = _decoding_options(**decoding)
@@ -586,6 +683,8 @@ def _run_inputs(
             if language is None:
                 info = transcript.info
                 reporter.language(source, info.language, info.language_probability)
+            if options.get("language_per_region"):
+                reporter.regions(source, language_regions(transcript.segments))
 
             reporter.clear()  # the paths go to stdout, often the same terminal as the bar
             written: List[str] = []

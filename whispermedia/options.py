@@ -1,18 +1,51 @@
-"""Every transcription knob, defined once, with openai-whisper's names and defaults.
+"""Every transcription knob, defined once, with openai-whisper's names.
 
 ``TranscribeOptions`` holds the long-form loop's options and the per-window decoding
 options together (openai-whisper splits them between ``transcribe()`` keywords and
 ``DecodingOptions``); ``decoding_options()`` derives the per-window view.
+
+Presets: the decoding strategy (temperatures, beams, samples, thresholds, conditioning) comes
+as a named preset, and any keyword given beside it wins. ``PRESETS`` holds them:
+
+- ``default``: what ``TranscribeOptions()`` and ``wm.transcribe(audio)`` use, chosen by
+  measurement (docs/benchmarks.md, "Decoding defaults by measurement"): beam 5 with temperature
+  fallback, no conditioning on the previous text;
+- ``openai``: the ``whisper`` command's defaults (beam 5, best_of 5, temperature fallback,
+  conditioning on the previous text): openai-whisper's CLI behaviour, one flag away;
+- ``openai-transcribe``: openai-whisper's ``transcribe()`` defaults (greedy, best_of 5 on
+  fallback, conditioning);
+- ``greedy``: one greedy pass per window, no fallback, no conditioning: the fastest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
-# openai-whisper's defaults; a tuple so the dataclass stays hashable and immutable
+# openai-whisper's fallback schedule; a tuple so the dataclass stays hashable and immutable
 DEFAULT_TEMPERATURES: Tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+_OPENAI_THRESHOLDS = dict(compression_ratio_threshold=2.4, logprob_threshold=-1.0, no_speech_threshold=0.6)
+
+#: The decoding strategy of each preset. Every preset names every field it governs, so that a
+#: preset means the same thing whatever the dataclass defaults are; other fields keep theirs.
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "default": MappingProxyType(dict(
+        temperature=DEFAULT_TEMPERATURES, best_of=5, beam_size=5, patience=None, length_penalty=None,
+        condition_on_previous_text=False, **_OPENAI_THRESHOLDS)),
+    "openai": MappingProxyType(dict(
+        temperature=DEFAULT_TEMPERATURES, best_of=5, beam_size=5, patience=None, length_penalty=None,
+        condition_on_previous_text=True, **_OPENAI_THRESHOLDS)),
+    "openai-transcribe": MappingProxyType(dict(
+        temperature=DEFAULT_TEMPERATURES, best_of=5, beam_size=None, patience=None, length_penalty=None,
+        condition_on_previous_text=True, **_OPENAI_THRESHOLDS)),
+    "greedy": MappingProxyType(dict(
+        temperature=(0.0,), best_of=5, beam_size=None, patience=None, length_penalty=None,
+        condition_on_previous_text=False, **_OPENAI_THRESHOLDS)),
+})
+DEFAULT_PRESET = "default"
 
 #: How the model computes (``Whisper.set_compute_type``): ``float32`` is exact, the others round
 #: weights (int8) or the encoder's activations (bfloat16) for speed on the CPU.
@@ -39,17 +72,27 @@ class DecodingOptions:
     max_initial_timestamp: Optional[float] = 1.0  # seconds
 
 
+_D = PRESETS[DEFAULT_PRESET]
+
+
 @dataclass(frozen=True)
 class TranscribeOptions:
-    """Options of the long-form loop; names and defaults are openai-whisper ``transcribe()``'s."""
+    """Options of the long-form loop; names are openai-whisper ``transcribe()``'s.
 
+    The decoding strategy's defaults are the ``default`` preset's (``PRESETS``); openai's own
+    are ``from_kwargs(preset="openai")`` (its CLI) or ``preset="openai-transcribe"``.
+    """
+
+    preset: str = DEFAULT_PRESET  # the preset the strategy fields started from (provenance)
     task: str = "transcribe"
     language: Optional[str] = None
-    temperature: Tuple[float, ...] = DEFAULT_TEMPERATURES
-    compression_ratio_threshold: Optional[float] = 2.4
-    logprob_threshold: Optional[float] = -1.0
-    no_speech_threshold: Optional[float] = 0.6
-    condition_on_previous_text: bool = True
+    # detect the language of every window (not only the first) and decode each in its own
+    language_per_region: bool = False
+    temperature: Tuple[float, ...] = _D["temperature"]
+    compression_ratio_threshold: Optional[float] = _D["compression_ratio_threshold"]
+    logprob_threshold: Optional[float] = _D["logprob_threshold"]
+    no_speech_threshold: Optional[float] = _D["no_speech_threshold"]
+    condition_on_previous_text: bool = _D["condition_on_previous_text"]
     initial_prompt: Optional[str] = None
     carry_initial_prompt: bool = False
     word_timestamps: bool = False
@@ -59,10 +102,10 @@ class TranscribeOptions:
     hallucination_silence_threshold: Optional[float] = None
     # per-window decoding options
     sample_len: Optional[int] = None
-    best_of: Optional[int] = 5
-    beam_size: Optional[int] = None
-    patience: Optional[float] = None
-    length_penalty: Optional[float] = None
+    best_of: Optional[int] = _D["best_of"]
+    beam_size: Optional[int] = _D["beam_size"]
+    patience: Optional[float] = _D["patience"]
+    length_penalty: Optional[float] = _D["length_penalty"]
     prefix: Optional[str] = None
     suppress_tokens: Optional[Union[str, Tuple[int, ...]]] = "-1"
     suppress_blank: bool = True
@@ -70,8 +113,10 @@ class TranscribeOptions:
     max_initial_timestamp: Optional[float] = 1.0
 
     @classmethod
-    def from_kwargs(cls, **kwargs) -> "TranscribeOptions":
-        """Build from openai-whisper-style keywords; unknown names raise ``TypeError``.
+    def from_kwargs(cls, preset: Optional[str] = None, **kwargs) -> "TranscribeOptions":
+        """Build from openai-whisper-style keywords on top of a preset (``PRESETS``; None:
+        ``default``); a keyword given here wins over the preset's value. Unknown names raise
+        ``TypeError``, an unknown preset ``ValueError``.
 
         ``temperature`` may be a float or a sequence, and lists become tuples.
         openai-whisper's ``verbose`` and ``fp16`` are accepted and ignored (the library
@@ -80,18 +125,22 @@ class TranscribeOptions:
         kwargs = dict(kwargs)
         kwargs.pop("verbose", None)
         kwargs.pop("fp16", None)
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} - {"preset"}
         unknown = sorted(set(kwargs) - names)
         if unknown:
             raise TypeError(f"unknown transcribe option(s): {', '.join(unknown)}")
+        preset = preset or DEFAULT_PRESET
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+        kwargs = {**PRESETS[preset], **kwargs}
         t = kwargs.get("temperature")
         if t is not None:
-            kwargs["temperature"] = (float(t),) if isinstance(t, (int, float)) else tuple(float(x) for x in t)
+            kwargs["temperature"] = as_temperatures(t)
         for key in ("suppress_tokens", "clip_timestamps"):
             v = kwargs.get(key)
             if isinstance(v, (list, tuple)):
                 kwargs[key] = tuple(v)
-        opts = cls(**kwargs)
+        opts = cls(preset=preset, **kwargs)
         opts.validate()
         return opts
 
@@ -101,15 +150,14 @@ class TranscribeOptions:
             raise ValueError("temperature needs at least one value")
         if any(t < 0 for t in self.temperature):
             raise ValueError("temperature must be >= 0")
-        if self.beam_size is not None and self.best_of is not None and self.temperature == (0.0,):
-            pass  # openai allows best_of alongside beam_size when only greedy temperatures are used
         if self.patience is not None and self.beam_size is None:
             raise ValueError("patience requires beam_size to be given")
         if self.length_penalty is not None and not (0 <= self.length_penalty <= 1):
             raise ValueError("length_penalty (alpha) should be a value between 0 and 1")
-        if self.task not in ("transcribe", "translate"):
-            # other registered tasks are resolved by the plugin host before options are built
-            pass
+        if self.language_per_region and self.language not in (None, "auto"):
+            raise ValueError("language_per_region detects the language of every window: "
+                             f"do not also name one (language={self.language!r})")
+        # other task names than transcribe/translate are resolved by the plugin host
 
     def decoding_options(self, temperature: float, **overrides) -> DecodingOptions:
         """The per-window options at one temperature (openai's ``decode_with_fallback`` rules)."""

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from . import features, timing
-from .decoding import DecodingResult, DecodingTask
+from .decoding import DecodingResult, DecodingTask, detect_language
 from .model import Whisper
 from .models import load_model
 from .options import TranscribeOptions
 from .tokenizer import LANGUAGES, Tokenizer, normalize_language
-from .types import Progress, Segment, Transcript, TranscriptInfo
+from .types import LanguageGuess, Progress, Segment, Transcript, TranscriptInfo
 
 AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor]
 
@@ -106,6 +106,10 @@ class TranscriptStream:
         self._info: Optional[TranscriptInfo] = None
         self._tokenizer: Optional[Tokenizer] = None
         self._segments: Optional[List[Segment]] = None
+        self._first_guess: Optional[LanguageGuess] = None  # per region: the first window's
+        self._first_seek = 0
+        self._plugin_detects: Optional[bool] = None
+        self._mel_max: Optional[float] = None
 
     # -- info ------------------------------------------------------------------------------
     @property
@@ -121,6 +125,12 @@ class TranscriptStream:
         if language is None:
             if not self.model.is_multilingual:
                 language = "en"
+            elif opts.language_per_region:
+                # the language the speech starts in: the first window's head (see _region_language)
+                self._first_seek = _seek_clips(opts.clip_timestamps, self.content_frames)[0][0]
+                size = min(features.N_FRAMES, self.content_frames - self._first_seek)
+                guess = self._first_guess = self._region_language(self._first_seek, size)
+                language, probability = guess.language, guess.probability
             else:
                 window = features.pad_or_trim(self.mel[:, :features.N_FRAMES], features.N_FRAMES)
                 window = window.to(self.model.device)
@@ -168,6 +178,8 @@ class TranscriptStream:
         total_seconds = info.duration
         last_speech_timestamp = 0.0
 
+        per_region = opts.language_per_region
+        language = info.language
         for clip_start, clip_end in clips:
             state.seek = max(state.seek, clip_start)
             while state.seek < clip_end:
@@ -176,15 +188,24 @@ class TranscriptStream:
                 segment_size = min(features.N_FRAMES, self.content_frames - seek, clip_end - seek)
                 window = self.mel[:, seek:seek + segment_size]
                 window = features.pad_or_trim(window, features.N_FRAMES).to(self.model.device)
+                with torch.no_grad():
+                    audio_features = self.model.embed_audio(window[None])  # once per window
+
+                if per_region and self.model.is_multilingual:
+                    guess = (self._first_guess if seek == self._first_seek and self._first_guess is not None
+                             else self._region_language(seek, segment_size, audio_features))
+                    if guess.language != language:
+                        # another language: the previous text would pull the decoder back to the old one
+                        language = guess.language
+                        tok = self.model.tokenizer.with_language_and_task(language, opts.task)
+                        state.prompt_reset_since = len(state.all_tokens)
 
                 if opts.carry_initial_prompt:
                     ignored = max(len(initial_prompt_tokens), state.prompt_reset_since)
                     prompt = initial_prompt_tokens + state.all_tokens[ignored:][-remaining_prompt_length:]
                 else:
                     prompt = state.all_tokens[state.prompt_reset_since:]
-                with torch.no_grad():
-                    audio_features = self.model.embed_audio(window[None])  # once per window
-                result = self._decode_with_fallback(audio_features, prompt)
+                result = self._decode_with_fallback(audio_features, prompt, tok, language)
 
                 if self._is_silence(result):
                     state.seek += segment_size
@@ -192,12 +213,20 @@ class TranscriptStream:
                     continue
 
                 segments, state.seek = _split_segments(result, tok, seek, segment_size, time_offset)
+                is_ts = [t >= tok.timestamp_begin for t in result.tokens]
+                single_timestamp_ending = is_ts[-2:] == [False, True]
+                if per_region and self.model.is_multilingual:
+                    cut = self._language_change(segments, language, seek, segment_size, state.seek)
+                    if cut is not None:  # the window's tail is in another language: the next window starts there
+                        segments, state.seek = segments[:cut[0]], cut[1]
+                        single_timestamp_ending = False
+                if per_region:
+                    segments = [dataclasses.replace(s, language=language) for s in segments]
                 if opts.word_timestamps:
-                    is_ts = [t >= tok.timestamp_begin for t in result.tokens]
                     timed = timing.apply_word_timestamps(
                         segments, self.model, tok, audio_features,
                         window_seek=seek, segment_size=segment_size, next_seek=state.seek,
-                        single_timestamp_ending=is_ts[-2:] == [False, True],
+                        single_timestamp_ending=single_timestamp_ending,
                         content_frames=self.content_frames,
                         prepend_punctuations=opts.prepend_punctuations,
                         append_punctuations=opts.append_punctuations,
@@ -239,15 +268,16 @@ class TranscriptStream:
             skip = False
         return skip
 
-    def _decode_with_fallback(self, audio_features: torch.Tensor, prompt: Sequence[int]) -> DecodingResult:
+    def _decode_with_fallback(self, audio_features: torch.Tensor, prompt: Sequence[int], tok: Tokenizer,
+                              language: str) -> DecodingResult:
         """Decode at each temperature in turn until the result is neither repetitive nor
         improbable (or looks like silence). audio_features: [1, n_audio_ctx, n_audio_state]."""
         opts = self.options
         result: Optional[DecodingResult] = None
         for t in opts.temperature:
             decoding = opts.decoding_options(
-                t, prompt=tuple(prompt), prefix=_prefix_tokens(opts.prefix, self._tokenizer))
-            result = DecodingTask(self.model, decoding, self._tokenizer).run(None, audio_features=audio_features)[0]
+                t, prompt=tuple(prompt), prefix=_prefix_tokens(opts.prefix, tok), language=language)
+            result = DecodingTask(self.model, decoding, tok).run(None, audio_features=audio_features)[0]
             too_repetitive = (opts.compression_ratio_threshold is not None
                               and result.compression_ratio > opts.compression_ratio_threshold)
             too_unlikely = opts.logprob_threshold is not None and result.avg_logprob < opts.logprob_threshold
@@ -256,6 +286,92 @@ class TranscriptStream:
             if silent or not (too_repetitive or too_unlikely):
                 break
         return result
+
+    # -- per-region language --------------------------------------------------------------
+    def _language_plugin(self) -> bool:
+        """Whether a plugin other than the built-in one answers ``detect_language``."""
+        if self._plugin_detects is None:
+            from .plugins import get_host
+
+            self._plugin_detects = any("detect_language" in p.hooks and not p.builtin
+                                       for p in get_host().plugins())
+        return self._plugin_detects
+
+    def _region_language(self, seek: int, segment_size: int,
+                         audio_features: Optional[torch.Tensor] = None) -> LanguageGuess:
+        """The language a window starts in: detected on its first ``HEAD_FRAMES`` alone, so that
+        a window that starts in one language and goes on in another is decoded in the first
+        (``_language_change`` then finds where the second begins). A window no longer than that
+        is detected whole, from its encoder output when given."""
+        if segment_size <= HEAD_FRAMES and audio_features is not None:
+            window = features.pad_or_trim(self.mel[:, seek:seek + segment_size], features.N_FRAMES)
+            return self._window_language(window.to(self.model.device), audio_features)
+        head = self.mel[:, seek:seek + min(segment_size, HEAD_FRAMES)]
+        return self._window_language(features.pad_or_trim(head, features.N_FRAMES).to(self.model.device))
+
+    def _window_language(self, window: torch.Tensor, audio_features: Optional[torch.Tensor] = None) -> LanguageGuess:
+        """The language of one 30-second mel window [n_mels, 3000].
+
+        The built-in answer is read off ``audio_features`` when the window's encoder output is
+        at hand (the same numbers the built-in plugin would compute from the mel, without a
+        second encoder pass); a plugin that implements ``detect_language`` is asked with the mel.
+        """
+        if audio_features is not None and not self._language_plugin():
+            return detect_language(self.model, audio_features, self.model.tokenizer)[0]
+        return _detect_language(self.model, window, self.model.tokenizer)
+
+    def _language_change(self, segments: List[Segment], language: str, seek: int, segment_size: int,
+                         next_seek: int) -> Optional[Tuple[int, int]]:
+        """Where a window's speech turns to another language: (index of the first segment not
+        kept, mel frame where the next window starts), or None when it does not.
+
+        Whisper decoding in one language either stops where the speech changes language (the
+        rest of the window would be skipped) or goes on in the first language (translating or
+        garbling the rest). So the candidate turning points are the starts of the segments after
+        the first and, when the loop would skip audio after the last segment, that segment's
+        end. The audio from the latest candidate to the window's end is detected on its own
+        (one encoder pass); only when it is clearly in another language is the earliest such
+        candidate found by bisection (one encoder pass per step).
+        """
+        window_end = seek + segment_size
+        points = [(i, round(s.start * features.FRAMES_PER_SECOND)) for i, s in enumerate(segments) if i > 0]
+        last_end = round(segments[-1].end * features.FRAMES_PER_SECOND)
+        if next_seek - last_end >= MIN_REGION_FRAMES and self._has_speech(last_end, next_seek):
+            points.append((len(segments), last_end))  # audio the loop would skip
+        points = [(i, f) for i, f in points if seek < f <= window_end - MIN_REGION_FRAMES]
+        if not points:
+            return None
+
+        def other_language(frame: int) -> bool:
+            region = features.pad_or_trim(self.mel[:, frame:window_end], features.N_FRAMES).to(self.model.device)
+            guess = self._window_language(region)
+            return guess.language != language and guess.probability >= REGION_LANGUAGE_PROBABILITY
+
+        if not other_language(points[-1][1]):
+            return None
+        lo, hi = 0, len(points) - 1  # points[hi] starts a stretch in another language
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if other_language(points[mid][1]):
+                hi = mid
+            else:
+                lo = mid + 1
+        return points[hi]
+
+    def _has_speech(self, start: int, end: int) -> bool:
+        """Whether mel frames [start, end) hold at least a second of sound within 40 dB of the
+        file's loudest (log-mel units: 1.0 is 40 dB), so that silence is never sent to detection."""
+        if self._mel_max is None:
+            self._mel_max = float(self.mel.max())
+        loud = self.mel[:, start:end].max(dim=0).values >= self._mel_max - 1.0
+        return int(loud.sum()) >= features.FRAMES_PER_SECOND
+
+
+# per-region language: the head of a window whose language is detected (10 s), the shortest
+# stretch judged on its own (2 s), and how sure that judgement must be before a window is cut there
+HEAD_FRAMES = 1000
+MIN_REGION_FRAMES = 200
+REGION_LANGUAGE_PROBABILITY = 0.5
 
 
 def _prefix_tokens(prefix: Optional[str], tokenizer: Tokenizer) -> Optional[Tuple[int, ...]]:
@@ -269,6 +385,9 @@ def _seek_clips(clip_timestamps, content_frames: int) -> List[Tuple[int, int]]:
     points = [round(t * features.FRAMES_PER_SECOND) for t in clip_timestamps] or [0]
     if len(points) % 2 == 1:
         points.append(content_frames)
+    # a clip that runs past the end stops there (openai-whisper's loop would decode empty windows
+    # forever once it reached the end: the only place where we differ from it on purpose)
+    points = [min(p, content_frames) for p in points]
     return list(zip(points[::2], points[1::2]))
 
 
