@@ -112,6 +112,36 @@ def test_language_per_region_labels_both_parts(base):
 
 
 @pytest.mark.slow
+def test_language_per_region_turn_near_a_window_start(base):
+    """42 s of English (real clips), then 11 s of German: the second window starts at 31 s and
+    the turn lies in its audio, near the start of a later window. Every segment is labelled
+    with the language spoken in it, and the last English sentence is not decoded as German."""
+    import numpy as np
+
+    def clip(path):
+        return wm.load_audio(path)
+
+    gap = np.zeros(8000, dtype=np.float32)
+    jfk = clip(SPEECH / "jfk.flac")
+    english = np.concatenate([jfk, gap, clip(SPEECH / "arctic_a0007.flac"), gap, jfk, gap,
+                              clip(SPEECH / "arctic_a0009.flac"), gap, jfk])
+    german = clip(MULTI / "de.flac")
+    turn = len(english) / 16000
+    audio = np.concatenate([english, gap, german, gap, german])
+    t = wm.transcribe(audio, model=base, language_per_region=True, preset="greedy")
+    spoken = [s for s in t.segments if s.text.strip()]
+    assert {s.language for s in spoken} == {"en", "de"}
+    for s in spoken:
+        if s.end <= turn + 0.3:
+            assert s.language == "en", (s.start, s.end, s.text)
+        if s.start >= turn - 0.3:
+            assert s.language == "de", (s.start, s.end, s.text)
+    assert "berlin" in " ".join(s.text for s in spoken if s.language == "de").lower()
+    last_english = [s for s in spoken if s.language == "en"][-1]
+    assert "your country" in last_english.text.lower()
+
+
+@pytest.mark.slow
 def test_one_language_detected_once_loses_the_second_part(base):
     """Why the option exists: decoding the whole window in the first window's language,
     Whisper stops where the French begins (openai-whisper does the same on this file)."""

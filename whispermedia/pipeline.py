@@ -194,6 +194,13 @@ class TranscriptStream:
                 if per_region and self.model.is_multilingual:
                     guess = (self._first_guess if seek == self._first_seek and self._first_guess is not None
                              else self._region_language(seek, segment_size, audio_features))
+                    if guess.language != language and min(segment_size, HEAD_FRAMES) > START_FRAMES:
+                        # the head may straddle the turn (the old language's last sentence, then
+                        # the new one): when its start is still in the current language, the
+                        # window starts in it, and _language_change finds the turn after decoding
+                        start = self._region_language(seek, START_FRAMES)
+                        if start.language == language:
+                            guess = start
                     if guess.language != language:
                         # another language: the previous text would pull the decoder back to the old one
                         language = guess.language
@@ -367,9 +374,11 @@ class TranscriptStream:
         return int(loud.sum()) >= features.FRAMES_PER_SECOND
 
 
-# per-region language: the head of a window whose language is detected (10 s), the shortest
-# stretch judged on its own (2 s), and how sure that judgement must be before a window is cut there
+# per-region language: the head of a window whose language is detected (10 s), the start of a
+# head that must confirm a change of language (5 s), the shortest stretch judged on its own (2 s),
+# and how sure that judgement must be before a window is cut there
 HEAD_FRAMES = 1000
+START_FRAMES = 500
 MIN_REGION_FRAMES = 200
 REGION_LANGUAGE_PROBABILITY = 0.5
 
