@@ -24,7 +24,7 @@ from whispermedia.models import build_model
 from whispermedia.options import DecodingOptions
 from whispermedia.weights import read_checkpoint
 
-HAVE_OP = ops._C is not None and torch._C._dispatch_has_kernel_for_dispatch_key("whispermedia::linear_f16w", "CPU")
+HAVE_OP = ops.cpu_kernel_compiled("linear_f16w")
 needs_op = pytest.mark.skipif(not HAVE_OP, reason="whispermedia._C has no linear_f16w kernel")
 
 
@@ -283,7 +283,7 @@ def test_packed_decode_equals_openai_whisper(packed, case):
 
 # -- the opt-in compute types (rounded weights or activations) -----------------------------
 
-HAVE_I8 = ops._C is not None and torch._C._dispatch_has_kernel_for_dispatch_key("whispermedia::linear_i8w", "CPU")
+HAVE_I8 = ops.cpu_kernel_compiled("linear_i8w")
 
 
 @pytest.mark.skipif(not HAVE_I8, reason="whispermedia._C has no linear_i8w kernel")

@@ -41,17 +41,8 @@ class LayerNorm(nn.LayerNorm):
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type(x.dtype)
 
 
-def _has_cpu_kernel(op: str) -> bool:
-    if ops._C is None:
-        return False
-    try:
-        return torch._C._dispatch_has_kernel_for_dispatch_key(f"whispermedia::{op}", "CPU")
-    except RuntimeError:
-        return False
-
-
-_HAVE_F16W = _has_cpu_kernel("linear_f16w")
-_HAVE_I8W = _has_cpu_kernel("linear_i8w")
+_HAVE_F16W = ops.cpu_kernel_compiled("linear_f16w")
+_HAVE_I8W = ops.cpu_kernel_compiled("linear_i8w")
 # Up to this many rows of x the compact-weight kernels (memory-bound, one pass over the weights);
 # beyond, the BLAS GEMM on weights widened for the call (compute-bound: long prompts, 1500 audio
 # rows). Measured on a 2048 x 512 weight: the kernel wins up to 64 rows, the BLAS from 128.

@@ -24,6 +24,10 @@ _OPS = ("log_mel_spectrogram", "log_mel_frames", "kv_attention")
 # What backend_info() lists: log_mel_frames is log_mel_spectrogram's kernel with another
 # maximum, registered by the same backend files, so it is live exactly where that one is.
 _REPORTED_OPS = ("log_mel_spectrogram", "kv_attention")
+# The decode step's few-row linears on compactly stored weights (csrc/cpu/linear_lowp.cpp). CPU
+# only: a GPU runs the model in float16 and its own GEMMs; without them model.linear() widens
+# the weights for F.linear (same values, more bytes).
+_CPU_OPS = ("linear_f16w", "linear_i8w")
 
 try:
     from whispermedia import _C  # noqa: F401  (loading the library registers the ops)
@@ -48,7 +52,14 @@ _COMPILED: dict[str, dict[str, bool]] = {
     op: {"cpu": _has_kernel(op, "CPU"), "cuda": _has_kernel(op, "CUDA"), "meta": _has_kernel(op, "Meta")}
     for op in _OPS
 }
+_CPU_COMPILED: dict[str, bool] = {op: _has_kernel(op, "CPU") for op in _CPU_OPS}
 _warned: set[tuple[str, str]] = set()
+
+
+def cpu_kernel_compiled(op: str) -> bool:
+    """Whether ``_C`` registered a CPU kernel for the CPU-only op ``op`` (``linear_f16w``,
+    ``linear_i8w``)."""
+    return _CPU_COMPILED[op]
 
 
 def _forced_reference() -> bool:
@@ -122,7 +133,8 @@ def backend_info() -> dict:
     Returns ``{"extension_loaded", "extension_error", "extension_path", "cuda_built",
     "forced_reference", "ops": {op: {"cpu": ..., "cuda": ...}}}``. Per device the value is
     ``"compiled"`` or ``"reference"``; ``"cuda"`` is ``"unavailable"`` when torch sees no
-    CUDA device. ``cuda_built`` says whether the CUDA kernels are registered at all.
+    CUDA device, and ``"not used"`` for the CPU-only decode-step linears. ``cuda_built`` says
+    whether the CUDA kernels are registered at all.
     """
     forced = _forced_reference()
     cuda_available = torch.cuda.is_available()
@@ -138,5 +150,9 @@ def backend_info() -> dict:
         "extension_path": getattr(_C, "__file__", None),
         "cuda_built": all(_COMPILED[op]["cuda"] for op in _OPS),
         "forced_reference": forced,
-        "ops": {op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _REPORTED_OPS},
+        "ops": {
+            **{op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _REPORTED_OPS},
+            **{op: {"cpu": "compiled" if _CPU_COMPILED[op] and not forced else "reference", "cuda": "not used"}
+               for op in _CPU_OPS},
+        },
     }
