@@ -20,6 +20,7 @@ openai-whisper's own modules in float32; faster-whisper/CTranslate2 read the sam
     python bench/decode.py --skip-long                      # per-token table only
     python bench/decode.py --skip-tokens --runs 5           # end to end only
     python bench/decode.py --encoder --skip-tokens --skip-long   # one encoder pass only
+    python bench/decode.py --skip-tokens --beam-size 5 --runs 2   # end to end with beam search
     python bench/decode.py --skip-tokens --systems ours ct2 \
         --compute-types float32 bfloat16 int8 int8_bfloat16 --ct2-compute-types float32 int8
 
@@ -276,14 +277,16 @@ def end_to_end(args, models, systems):
     audio = wm.load_audio(args.long)
     duration = len(audio) / 16000
 
+    beams = args.beam_size if args.beam_size > 1 else None  # None: greedy
+
     def run(system):
         model = models[system]
         if system.startswith("ours"):
-            return wm.transcribe(audio, model=model, language="en", preset="greedy").text
+            return wm.transcribe(audio, model=model, language="en", preset="greedy", beam_size=beams).text
         if system == "openai":
             return model.transcribe(audio, language="en", temperature=0.0, condition_on_previous_text=False,
-                                    fp16=False, verbose=None)["text"]
-        segments, _ = model.transcribe(audio, language="en", beam_size=1, temperature=0.0,
+                                    beam_size=beams, fp16=False, verbose=None)["text"]
+        segments, _ = model.transcribe(audio, language="en", beam_size=beams or 1, temperature=0.0,
                                        condition_on_previous_text=False, vad_filter=False)
         return "".join(s.text for s in segments)
 
@@ -302,10 +305,11 @@ def end_to_end(args, models, systems):
     return duration, result
 
 
-def print_long_table(path, duration, result, systems):
+def print_long_table(path, duration, result, systems, beam_size=1):
     ours = _first(systems, "ours")
     width = max(len(label(s)) for s in systems) + 2
-    print(f"{path.name}: {duration:.0f} s of audio, greedy (temperature 0, no fallback, no conditioning), "
+    search = "greedy" if beam_size <= 1 else f"beam search ({beam_size} beams)"
+    print(f"{path.name}: {duration:.0f} s of audio, {search} (temperature 0, no fallback, no conditioning), "
           f"language en, {len(result[systems[0]]['times'])} runs each, alternating")
     print(f"{'system':{width}} {'median s':>9} {'runs s':>24} {'x real time':>12} {'WER %':>7}"
           + (f"  {'time / ' + label(ours):>10}" if ours else ""))
@@ -364,6 +368,8 @@ def main(argv=None) -> int:
     ap.add_argument("--long", type=Path, default=Path("/tmp/wm-long/long.mp4"))
     ap.add_argument("--reference", type=Path, default=Path("/tmp/wm-long/reference.txt"))
     ap.add_argument("--runs", type=int, default=3, help="end-to-end runs per system")
+    ap.add_argument("--beam-size", type=int, default=1,
+                    help="end to end: beams (1: greedy, the default; 5: our default preset's search)")
     ap.add_argument("--skip-tokens", action="store_true")
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--encoder", action="store_true",
@@ -424,7 +430,7 @@ def main(argv=None) -> int:
                                          cpu_threads=args.threads)
         duration, result = end_to_end(args, models, systems)
         print()
-        print_long_table(args.long, duration, result, systems)
+        print_long_table(args.long, duration, result, systems, args.beam_size)
     return 0
 
 

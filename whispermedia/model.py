@@ -7,7 +7,8 @@ The decoder never concatenates: a ``KVCache`` holds preallocated self-attention 
 ``[n_layer, batch, n_text_ctx, n_head, head_dim]`` written in place by the fused
 ``kv_attention`` op at positions given by the ``seqlens`` tensor, and the cross-attention K/V
 of shape ``[n_layer, n_audio, n_head, n_audio_ctx, head_dim]``, computed once per window and
-shared by all the rows (beams, samples) that decode the same audio.
+shared by all the rows (beams, samples) that decode the same audio; on the CPU
+``whispermedia::cross_attention`` reads it once per step for all of them.
 
 On the CPU a decode step streams every decoder weight and the 51865-row token embedding through
 memory for one or a few rows of activations, so bytes are its cost. ``Whisper.set_compute_type``
@@ -67,6 +68,22 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, scale: Opti
             return torch.ops.whispermedia.linear_i8w(x, weight, scale.float(), b)
     w = weight.to(x.dtype) if scale is None else weight.to(x.dtype) * scale.to(x.dtype)[:, None]
     return F.linear(x, w, None if bias is None else bias.to(x.dtype))
+
+
+_HAVE_CROSS = ops.cpu_kernel_compiled("cross_attention")
+
+
+def cross_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+    """softmax(scale * q @ k^T) @ v over the cached encoder K/V: q [A, H, G, D] (the G rows of
+    each audio), k, v [A, H, S, D] -> [A, H, G, D].
+
+    float32 on the CPU goes through ``whispermedia::cross_attention`` (K/V read once for all G
+    rows: a 5-beam step spent 40% of its time in SDPA there); otherwise SDPA.
+    """
+    if (_HAVE_CROSS and q.dtype == torch.float32 and q.device.type == "cpu"
+            and os.environ.get("WM_FORCE_REFERENCE", "") != "1"):
+        return torch.ops.whispermedia.cross_attention(q, k, v, scale)
+    return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
 
 class Linear(nn.Linear):
@@ -292,7 +309,7 @@ class TextDecoder(nn.Module):
             q = q.view(n_audio, group, n_new, n_head, head_dim).permute(0, 3, 1, 2, 4)
             q = q.reshape(n_audio, n_head, group * n_new, head_dim)
             if cross_qk is None:
-                a = F.scaled_dot_product_attention(q, cache.cross_k[i], cache.cross_v[i])
+                a = cross_attention(q, cache.cross_k[i], cache.cross_v[i], scale)
             else:
                 qk = (q @ cache.cross_k[i].transpose(-1, -2)).float() * scale
                 cross_qk.append(qk.reshape(n_audio, n_head, group, n_new, -1).transpose(1, 2)

@@ -24,10 +24,11 @@ _OPS = ("log_mel_spectrogram", "log_mel_frames", "kv_attention")
 # What backend_info() lists: log_mel_frames is log_mel_spectrogram's kernel with another
 # maximum, registered by the same backend files, so it is live exactly where that one is.
 _REPORTED_OPS = ("log_mel_spectrogram", "kv_attention")
-# The decode step's few-row linears on compactly stored weights (csrc/cpu/linear_lowp.cpp). CPU
-# only: a GPU runs the model in float16 and its own GEMMs; without them model.linear() widens
-# the weights for F.linear (same values, more bytes).
-_CPU_OPS = ("linear_f16w", "linear_i8w")
+# The decode step's CPU-only kernels: few-row linears on compactly stored weights
+# (csrc/cpu/linear_lowp.cpp) and the cross-attention over the cached encoder K/V
+# (csrc/cpu/cross_attention.cpp). A GPU runs float16 GEMMs and SDPA instead; without them
+# whispermedia.model falls back to F.linear on widened weights and to SDPA.
+_CPU_OPS = ("linear_f16w", "linear_i8w", "cross_attention")
 
 try:
     from whispermedia import _C  # noqa: F401  (loading the library registers the ops)
