@@ -71,16 +71,22 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, scale: Opti
 
 
 _HAVE_CROSS = ops.cpu_kernel_compiled("cross_attention")
+# Up to this many query rows per audio the cross-attention kernel (a one-token step: greedy,
+# 5 beams or 5 samples), where reading the K/V from memory is the cost; beyond (prompt steps:
+# rows x prompt tokens), SDPA, whose GEMM blocking wins once the arithmetic is (measured: 8 rows
+# from cache 1.5x slower than SDPA, 228 rows 1.7x; 5 rows inside a step 0.7 ms against 1.1 ms).
+CROSS_MAX_ROWS = 5
 
 
 def cross_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     """softmax(scale * q @ k^T) @ v over the cached encoder K/V: q [A, H, G, D] (the G rows of
     each audio), k, v [A, H, S, D] -> [A, H, G, D].
 
-    float32 on the CPU goes through ``whispermedia::cross_attention`` (K/V read once for all G
-    rows: a 5-beam step spent 40% of its time in SDPA there); otherwise SDPA.
+    float32 on the CPU with G <= ``CROSS_MAX_ROWS`` goes through ``whispermedia::cross_attention``
+    (K/V read once for all G rows: a 5-beam step spent 40% of its time in SDPA there);
+    otherwise SDPA.
     """
-    if (_HAVE_CROSS and q.dtype == torch.float32 and q.device.type == "cpu"
+    if (_HAVE_CROSS and q.dtype == torch.float32 and q.device.type == "cpu" and q.shape[2] <= CROSS_MAX_ROWS
             and os.environ.get("WM_FORCE_REFERENCE", "") != "1"):
         return torch.ops.whispermedia.cross_attention(q, k, v, scale)
     return F.scaled_dot_product_attention(q, k, v, scale=scale)

@@ -190,7 +190,9 @@ void check_args(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   WM_CHECK_DIM(q, 4);
   WM_CHECK_DIM(k, 4);
   WM_CHECK_DIM(v, 4);
-  for (const at::Tensor* t : {&q, &k, &v}) WM_CHECK_DTYPE(*t, at::kFloat);
+  WM_CHECK_DTYPE(q, at::kFloat);
+  WM_CHECK_DTYPE(k, at::kFloat);
+  WM_CHECK_DTYPE(v, at::kFloat);
   WM_CHECK_SAME_DEVICE(q, k);
   WM_CHECK_SAME_DEVICE(q, v);
   TORCH_CHECK(k.sizes() == v.sizes(), "k and v must have the same shape, got ", k.sizes(), " and ", v.sizes());

@@ -99,3 +99,6 @@ def test_the_model_dispatches_to_it_on_the_cpu_in_float32(monkeypatch):
     half = wm_model.cross_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), 0.125)  # other dtypes: SDPA
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.float(), sdpa, atol=0.05, rtol=0)
+    many = torch.cat([q, q], dim=2)  # a prompt step's many rows: SDPA
+    assert many.shape[2] > wm_model.CROSS_MAX_ROWS
+    assert torch.equal(wm_model.cross_attention(many, k, v, 0.125), F.scaled_dot_product_attention(many, k, v))
