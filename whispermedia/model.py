@@ -20,7 +20,6 @@ the bytes; the self-attention's query/key/value are one fused matrix.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -42,8 +41,6 @@ class LayerNorm(nn.LayerNorm):
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type(x.dtype)
 
 
-_HAVE_F16W = ops.cpu_kernel_compiled("linear_f16w")
-_HAVE_I8W = ops.cpu_kernel_compiled("linear_i8w")
 # Up to this many rows of x the compact-weight kernels (memory-bound, one pass over the weights);
 # beyond, the BLAS GEMM on weights widened for the call (compute-bound: long prompts, 1500 audio
 # rows). Measured on a 2048 x 512 weight: the kernel wins up to 64 rows, the BLAS from 128.
@@ -59,18 +56,16 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, scale: Opti
     """
     if scale is None and weight.dtype == x.dtype:
         return F.linear(x, weight, None if bias is None else bias.to(x.dtype))
-    if (x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() <= COMPACT_MAX_ROWS * x.shape[-1]
-            and os.environ.get("WM_FORCE_REFERENCE", "") != "1"):
+    if x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() <= COMPACT_MAX_ROWS * x.shape[-1]:
         b = None if bias is None else bias.float()
-        if scale is None and weight.dtype == torch.float16 and _HAVE_F16W:
+        if scale is None and weight.dtype == torch.float16 and ops.use_cpu_kernel("linear_f16w"):
             return torch.ops.whispermedia.linear_f16w(x, weight, b)
-        if scale is not None and weight.dtype == torch.int8 and _HAVE_I8W:
+        if scale is not None and weight.dtype == torch.int8 and ops.use_cpu_kernel("linear_i8w"):
             return torch.ops.whispermedia.linear_i8w(x, weight, scale.float(), b)
     w = weight.to(x.dtype) if scale is None else weight.to(x.dtype) * scale.to(x.dtype)[:, None]
     return F.linear(x, w, None if bias is None else bias.to(x.dtype))
 
 
-_HAVE_CROSS = ops.cpu_kernel_compiled("cross_attention")
 # Up to this many query rows per audio the cross-attention kernel (a one-token step: greedy,
 # 5 beams or 5 samples), where reading the K/V from memory is the cost; beyond (prompt steps:
 # rows x prompt tokens), SDPA, whose GEMM blocking wins once the arithmetic is (measured: 8 rows
@@ -86,8 +81,8 @@ def cross_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     (K/V read once for all G rows: a 5-beam step spent 40% of its time in SDPA there);
     otherwise SDPA.
     """
-    if (_HAVE_CROSS and q.dtype == torch.float32 and q.device.type == "cpu" and q.shape[2] <= CROSS_MAX_ROWS
-            and os.environ.get("WM_FORCE_REFERENCE", "") != "1"):
+    if (q.dtype == torch.float32 and q.device.type == "cpu" and q.shape[2] <= CROSS_MAX_ROWS
+            and ops.use_cpu_kernel("cross_attention")):
         return torch.ops.whispermedia.cross_attention(q, k, v, scale)
     return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
@@ -404,7 +399,7 @@ class Whisper(nn.Module):
             encoder_dtype = self.dtype
         if ct.startswith("int8"):
             storage = "int8"
-        elif self.dtype == torch.float32 and self.device.type == "cpu" and _HAVE_F16W:
+        elif self.dtype == torch.float32 and self.device.type == "cpu" and ops.cpu_kernel_compiled("linear_f16w"):
             storage = "float16"
         else:
             storage = None

@@ -59,8 +59,14 @@ _warned: set[tuple[str, str]] = set()
 
 def cpu_kernel_compiled(op: str) -> bool:
     """Whether ``_C`` registered a CPU kernel for the CPU-only op ``op`` (``linear_f16w``,
-    ``linear_i8w``)."""
+    ``linear_i8w``, ``cross_attention``)."""
     return _CPU_COMPILED[op]
+
+
+def use_cpu_kernel(op: str) -> bool:
+    """Whether the CPU-only op ``op`` should run now: compiled, and ``WM_FORCE_REFERENCE=1``
+    not set (read at each call, as for the fused ops)."""
+    return _CPU_COMPILED[op] and not _forced_reference()
 
 
 def _forced_reference() -> bool:
@@ -153,7 +159,6 @@ def backend_info() -> dict:
         "forced_reference": forced,
         "ops": {
             **{op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _REPORTED_OPS},
-            **{op: {"cpu": "compiled" if _CPU_COMPILED[op] and not forced else "reference", "cuda": "not used"}
-               for op in _CPU_OPS},
+            **{op: {"cpu": "compiled" if use_cpu_kernel(op) else "reference", "cuda": "not used"} for op in _CPU_OPS},
         },
     }
