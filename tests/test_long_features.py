@@ -9,7 +9,6 @@ feature path's peak memory under 300 MB.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from fake_streams import Pipe
 from whispermedia import ops
 from whispermedia.errors import MediaError
 from whispermedia.features import HOP_LENGTH, N_FRAMES, N_SAMPLES, MelWindows, log_mel_spectrogram, mel_filters
@@ -75,25 +75,6 @@ def two_minutes(tmp_path_factory):
     return path, samples, whole
 
 
-class Pipe(io.RawIOBase):
-    """A non-seekable byte stream, as a pipe looks to Python."""
-
-    def __init__(self, payload: bytes, name: str = "pipe:"):
-        self._buf = io.BytesIO(payload)
-        self.name = name
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return False
-
-    def readinto(self, b):
-        chunk = self._buf.read(len(b))
-        b[: len(chunk)] = chunk
-        return len(chunk)
-
-
 def seeks(n_frames: int, content_frames: int):
     """Awkward windows: tile-misaligned starts, the reflect-padded start, the end of the speech,
     the zero padding, past the end, a step backwards (restarts the decoder), the whole."""
@@ -106,7 +87,7 @@ def seeks(n_frames: int, content_frames: int):
 @pytest.mark.parametrize("n_mels", [80, 128])
 def test_windows_equal_the_whole_file_mel(two_minutes, kind, n_mels):
     path, samples, whole = two_minutes
-    source = {"path": path, "file object": lambda: open(path, "rb"), "pipe": lambda: Pipe(path.read_bytes()),
+    source = {"path": path, "file object": lambda: open(path, "rb"), "pipe": lambda: Pipe(path.read_bytes(), name="pipe:"),
               "array": samples, "tensor": torch.from_numpy(samples)}[kind]
     if callable(source):
         source = source()

@@ -19,6 +19,7 @@ import av
 import numpy as np
 import pytest
 
+from fake_streams import Pipe
 from whispermedia import media
 from whispermedia.errors import EXIT_INPUT, MediaError
 from whispermedia.media import SAMPLE_RATE, iter_audio_chunks, load_audio, probe
@@ -326,21 +327,6 @@ def test_bytesio_input():
 
 
 def test_non_seekable_file_object():
-    class Pipe(io.RawIOBase):
-        def __init__(self, payload: bytes):
-            self._buf = io.BytesIO(payload)
-
-        def readable(self):
-            return True
-
-        def seekable(self):
-            return False
-
-        def readinto(self, b):
-            chunk = self._buf.read(len(b))
-            b[: len(chunk)] = chunk
-            return len(chunk)
-
     audio = load_audio(Pipe((DATA / "tone.opus").read_bytes()))
     assert dominant_frequency(audio) == pytest.approx(880, abs=2)
 
