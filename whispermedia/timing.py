@@ -30,19 +30,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .constants import (APPEND_PUNCTUATIONS, FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, PREPEND_PUNCTUATIONS,
+                        SAMPLE_RATE, TOKENS_PER_SECOND)
 from .types import Segment, Word
-
-# Whisper's fixed audio geometry (the same numbers features.py defines; repeated here so that
-# word timing has no import-time dependency on the mel op)
-SAMPLE_RATE = 16000
-HOP_LENGTH = 160  # samples per mel frame: 10 ms
-N_FRAMES = 3000  # mel frames per 30-second window
-FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames
-TOKENS_PER_SECOND = FRAMES_PER_SECOND // 2  # 50 audio positions (the encoder halves the frames)
 
 # words that do not count when judging whether a segment is a hallucination (openai's set; the
 # test is ``word in PUNCTUATION``, a substring test, as openai's is)
-PUNCTUATION = "\"'“¿([{-\"'.。,，!！?？:：”)]}、"
+PUNCTUATION = PREPEND_PUNCTUATIONS + APPEND_PUNCTUATIONS
 SENTENCE_END_MARKS = ".。!！?？"
 
 
