@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 
 @hookimpl(trylast=True)
-def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokenizer) -> Optional[LanguageGuess]:
+def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokenizer,
+                    audio_features: Optional[torch.Tensor]) -> Optional[LanguageGuess]:
     # imported here: the model code (and torch) load only when a language is really detected
     import whispermedia
 
-    return whispermedia.detect_language(model, mel, tokenizer)[0]
+    # the window's encoder output when the caller has it: the same numbers without a second pass
+    return whispermedia.detect_language(model, mel if audio_features is None else audio_features, tokenizer)[0]

@@ -29,6 +29,7 @@ from click.testing import CliRunner
 import whispermedia
 from whispermedia.cli import cli
 from whispermedia.errors import MediaError, ModelError
+from whispermedia.options import TranscribeOptions
 from whispermedia.types import Progress, Segment, Transcript, TranscriptInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,16 +104,21 @@ class FakeEngine:
         self.loads.append({"name": name_or_path, "device": device, "compute_type": compute_type})
         return SimpleNamespace(name=str(name_or_path), device=device)
 
-    def transcribe(self, audio, *, model="base", language=None, task="transcribe", audio_stream=None,
-                   progress=None, **options):
-        self.calls.append(dict(audio=str(audio), model=model, language=language, task=task,
+    def transcribe(self, audio, *, model="base", options=None, audio_stream=None, progress=None):
+        self.calls.append(dict(audio=str(audio), model=model, language=options.language, task=options.task,
                                audio_stream=audio_stream, options=options))
+        language = options.language
         if Path(audio).read_bytes().startswith(b"BAD"):
             raise MediaError("no audio stream", str(audio))
         if progress is not None:
             progress(Progress(15.0, 30.0, 1, str(audio)))
             progress(Progress(30.0, 30.0, 2, str(audio)))
         return sample_transcript(str(audio), language or "en")
+
+
+def given(preset=None, **kwargs) -> TranscribeOptions:
+    """What ``wm run`` should hand the library for these options (the task is always settled)."""
+    return TranscribeOptions.from_kwargs(preset, **{"task": "transcribe", **kwargs})
 
 
 @pytest.fixture
@@ -343,7 +349,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, engine):
     video = media(tmp_path)
     with plugin_host(_BrokenFormat()):
         result = wm("run", "-l", "en", "-p", "srt,boom", str(video))
-    assert result.exit_code == 2  # a plugin failed: PluginError
+    assert result.exit_code == 6  # a plugin failed while running: PluginFailed, not a usage error
     lines = err_lines(result)
     assert len(lines) == 1 and "disk on fire" in lines[0] and "Traceback" not in result.stderr
     assert result.stdout.splitlines() == [str(tmp_path / "talk.srt")]
@@ -431,10 +437,10 @@ def test_options_reach_transcribe(tmp_path, engine):
     assert engine.loads == [{"name": "tiny.en", "device": "cpu", "compute_type": "float32"}]
     call = engine.calls[0]
     assert call["language"] == "en" and call["audio_stream"] == 1 and call["task"] == "transcribe"
-    assert call["options"] == {
-        "temperature": (0.0, 0.4), "beam_size": 3, "condition_on_previous_text": False,
-        "initial_prompt": "Hello.", "word_timestamps": True, "no_speech_threshold": 0.5,
-    }
+    assert call["options"] == given(
+        temperature=(0.0, 0.4), beam_size=3, condition_on_previous_text=False, language="en",
+        initial_prompt="Hello.", word_timestamps=True, no_speech_threshold=0.5,
+    )
     assert "detected language" not in result.stderr  # the language was named
 
 
@@ -451,13 +457,13 @@ def test_preset_and_every_decoding_option_reach_transcribe(tmp_path, engine):
     )
     assert result.exit_code == 0, result.stderr
     assert engine.calls[0]["language"] is None
-    assert engine.calls[0]["options"] == {
-        "preset": "openai", "language_per_region": True, "patience": 2.0, "length_penalty": 0.5, "best_of": 3,
-        "carry_initial_prompt": True, "initial_prompt": "Names.", "prefix": "So", "suppress_tokens": "-1,11",
-        "suppress_blank": False, "without_timestamps": True, "max_initial_timestamp": 0.5, "clip_timestamps": "0,5",
-        "word_timestamps": True, "hallucination_silence_threshold": 2.0, "prepend_punctuations": "(",
-        "append_punctuations": ")", "compression_ratio_threshold": 2.0, "logprob_threshold": -0.5,
-    }
+    assert engine.calls[0]["options"] == given(
+        "openai", language_per_region=True, patience=2.0, length_penalty=0.5, best_of=3,
+        carry_initial_prompt=True, initial_prompt="Names.", prefix="So", suppress_tokens=(-1, 11),
+        suppress_blank=False, without_timestamps=True, max_initial_timestamp=0.5, clip_timestamps=(0.0, 5.0),
+        word_timestamps=True, hallucination_silence_threshold=2.0, prepend_punctuations="(",
+        append_punctuations=")", compression_ratio_threshold=2.0, logprob_threshold=-0.5,
+    )
 
 
 @needs_host
@@ -476,9 +482,9 @@ def test_temperature_increment_on_fallback(tmp_path, engine):
     result = wm("run", "-l", "en", "--temperature", "0", "--temperature-increment-on-fallback", "0.25",
                 str(media(tmp_path)))
     assert result.exit_code == 0, result.stderr
-    assert engine.calls[0]["options"]["temperature"] == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert engine.calls[0]["options"].temperature == (0.0, 0.25, 0.5, 0.75, 1.0)
     result = wm("run", "-l", "en", "--temperature-increment-on-fallback", "0.2", str(media(tmp_path, "b.mp4")))
-    assert engine.calls[1]["options"]["temperature"] == (0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0)
+    assert engine.calls[1]["options"].temperature == (0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0)
     result = wm("run", "-l", "en", "--temperature", "0,0.5", "--temperature-increment-on-fallback", "0.2",
                 str(media(tmp_path, "c.mp4")))
     assert result.exit_code == 2 and len(engine.calls) == 2
@@ -492,7 +498,7 @@ def test_temperature_increment_on_fallback(tmp_path, engine):
     (["--language-per-region", "--language", "fr"], "wm: --language-per-region detects the language of every window"),
     (["--suppress-tokens", "a,b"], "wm: --suppress-tokens: expected token ids"),
     (["--clip-timestamps", "0,x"], "wm: --clip-timestamps: expected seconds"),
-    (["--preset", "greedy", "--patience", "2"], "wm: invalid decoding options: patience requires beam_size"),
+    (["--preset", "greedy", "--patience", "2"], "wm: --patience requires --beam-size"),
 ])
 def test_bad_decoding_options_are_usage_errors(tmp_path, engine, args, message):
     result = wm("run", *args, str(media(tmp_path)))
@@ -716,7 +722,7 @@ def test_third_party_plugin_and_no_plugins(tmp_path, engine):
     video = media(tmp_path)
     result = wm("run", "-p", "words-csv", "-l", "en", str(video))
     assert result.exit_code == 0, result.stderr
-    assert engine.calls[0]["options"] == {"word_timestamps": True}  # the format needs words
+    assert engine.calls[0]["options"] == given(language="en", word_timestamps=True)  # the format needs words
     assert (tmp_path / "talk.words.csv").read_text(encoding="utf-8").startswith("start,end,word,probability")
 
     result = wm("--no-plugins", "run", "-p", "words-csv", str(video))

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from whispermedia.errors import EXIT_OUTPUT, OutputError, PluginError
+from whispermedia.cli_render import EXIT_OUTPUT, exit_code_for
+from whispermedia.errors import OutputError, PluginError
 from whispermedia.output import format_timestamp, output_path, to_milliseconds, write
 from whispermedia.registry import OutputFormat
 from whispermedia.testing import plugin_host, sample_transcript
@@ -229,7 +230,7 @@ def test_write_refuses_to_replace_without_overwrite(host, tmp_path):
     path.write_text("keep me", encoding="utf-8")
     with pytest.raises(OutputError) as err:
         write(sample_transcript(), "srt", path)
-    assert err.value.exit_code == EXIT_OUTPUT
+    assert exit_code_for(err.value) == EXIT_OUTPUT
     assert "use --overwrite" in str(err.value) and str(path) in str(err.value)
     assert path.read_text(encoding="utf-8") == "keep me"
 

@@ -85,8 +85,10 @@ def test_language_per_region_refuses_a_named_language():
 @pytest.mark.slow
 def test_preset_reaches_the_transcript(base):
     t = wm.transcribe(SPEECH / "arctic_a0009.flac", model=base, language="en", preset="openai", best_of=2)
-    assert t.info.options["preset"] == "openai"
-    assert (t.info.options["beam_size"], t.info.options["best_of"]) == (5, 2)
+    assert t.info.options.preset == "openai"
+    assert (t.info.options.beam_size, t.info.options.best_of) == (5, 2)
+    assert t.to_dict()["info"]["options"] == {"preset": "openai", "language": "en", "best_of": 2,
+                                              "condition_on_previous_text": True}
     assert "gregson" in t.text.lower()
 
 
@@ -187,10 +189,13 @@ def test_language_per_region_asks_a_detect_language_plugin(base):
 def test_clips_past_the_end_stop_there():
     from whispermedia.pipeline import _seek_clips
 
-    assert _seek_clips("0", 400) == [(0, 400)]
-    assert _seek_clips("0,2,2", 400) == [(0, 200), (200, 400)]
+    def clips(text: str):  # the string form is parsed once, by the option's own parser
+        return _seek_clips(TranscribeOptions(clip_timestamps=text).clip_timestamps, 400)
+
+    assert clips("0") == [(0, 400)]
+    assert clips("0,2,2") == [(0, 200), (200, 400)]
     assert _seek_clips((0.5, 2.5, 3.0, 11.0), 400) == [(50, 250), (300, 400)]
-    assert _seek_clips("5,6", 400) == [(400, 400)]  # nothing to transcribe, and no endless loop
+    assert clips("5,6") == [(400, 400)]  # nothing to transcribe, and no endless loop
 
 
 @pytest.mark.slow

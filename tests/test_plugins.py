@@ -16,7 +16,8 @@ import click
 import pytest
 
 import whispermedia.plugins as plugins_module
-from whispermedia.errors import EXIT_USAGE, PluginError
+from whispermedia.cli_render import EXIT_USAGE, exit_code_for
+from whispermedia.errors import PluginError, PluginNotFound
 from whispermedia.hookspecs import hookimpl
 from whispermedia.plugins import PluginHost, PluginWarning, get_host, reset_host, use_host
 from whispermedia.registry import FormatRegister, OutputFormat, Task, TaskRegister
@@ -306,7 +307,7 @@ def test_trace_prints_hook_calls(monkeypatch, capsys):
         host.detect_language(None, None, None)
     err = capsys.readouterr().err
     assert "wm: plugin trace: register_output_formats -> whispermedia_plugins.formats_text" in err
-    assert "detect_language(model=None, mel=None, tokenizer=None)" in err
+    assert "detect_language(model=None, mel=None, tokenizer=None, audio_features=None)" in err
 
 
 # --- lookups --------------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def test_resolve_unknown_name_lists_known_names():
     with pytest.raises(PluginError) as err:
         host.resolve("str")
     assert str(err.value) == "unknown plugin 'str'; known: json, srt, transcribe, translate, tsv, txt, vtt"
-    assert err.value.exit_code == EXIT_USAGE
+    assert isinstance(err.value, PluginNotFound) and exit_code_for(err.value) == EXIT_USAGE
     with pytest.raises(PluginError, match="unknown task 'summarise'"):
         host.task("summarise")
 

@@ -278,13 +278,15 @@ def test_unfinished_window_seeks_to_the_last_word(monkeypatch):
     alignment = [WordTiming(" Hi", (1,), 0.5, 0.9, 0.9), WordTiming(" there", (2,), 0.9, 1.37, 0.9)]
     monkeypatch.setattr(timing, "find_alignment", lambda *a, **k: list(alignment))
     out = timing.apply_word_timestamps(
-        [segment(10.0, 12.0, [1, 2], seek=1000)], None, _Tok(), None, window_seek=1000, segment_size=3000,
-        next_seek=1200, single_timestamp_ending=False, content_frames=9000, prepend_punctuations=PREPEND,
+        [segment(10.0, 12.0, [1, 2], seek=1000)], None, _Tok(), None,
+        timing.Window(seek=1000, size=3000, content_frames=9000, next_seek=1200, single_timestamp_ending=False),
+        prepend_punctuations=PREPEND,
         append_punctuations=APPEND, hallucination_silence_threshold=None, last_speech_timestamp=0.0)
     assert out.seek == round(11.37 * 100) and not out.skip and out.last_speech_timestamp == 11.37
     single = timing.apply_word_timestamps(
-        [segment(10.0, 12.0, [1, 2], seek=1000)], None, _Tok(), None, window_seek=1000, segment_size=3000,
-        next_seek=4000, single_timestamp_ending=True, content_frames=9000, prepend_punctuations=PREPEND,
+        [segment(10.0, 12.0, [1, 2], seek=1000)], None, _Tok(), None,
+        timing.Window(seek=1000, size=3000, content_frames=9000, next_seek=4000, single_timestamp_ending=True),
+        prepend_punctuations=PREPEND,
         append_punctuations=APPEND, hallucination_silence_threshold=None, last_speech_timestamp=0.0)
     assert single.seek == 4000
 
@@ -294,8 +296,9 @@ def test_hallucination_after_long_silence_drops_the_window(monkeypatch):
     alignment = [WordTiming(" Thanks", (1,), 10.0, 10.04, 0.05)]
     monkeypatch.setattr(timing, "find_alignment", lambda *a, **k: list(alignment))
     out = timing.apply_word_timestamps(
-        [segment(9.0, 10.5, [1])], None, _Tok(), None, window_seek=0, segment_size=3000, next_seek=3000,
-        single_timestamp_ending=True, content_frames=6000, prepend_punctuations=PREPEND,
+        [segment(9.0, 10.5, [1])], None, _Tok(), None,
+        timing.Window(seek=0, size=3000, content_frames=6000, next_seek=3000, single_timestamp_ending=True),
+        prepend_punctuations=PREPEND,
         append_punctuations=APPEND, hallucination_silence_threshold=2.0, last_speech_timestamp=0.0)
     assert out.skip and out.segments == [] and out.seek == 1000 and out.last_speech_timestamp == 0.0
 

@@ -42,6 +42,10 @@ _EXPORTS = {
     "ModelError": "whispermedia.errors",
     "OutputError": "whispermedia.errors",
     "PluginError": "whispermedia.errors",
+    "PluginNotFound": "whispermedia.errors",
+    "PluginFailed": "whispermedia.errors",
+    "OptionError": "whispermedia.options",
+    "WindowOptions": "whispermedia.options",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -62,12 +66,13 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from .decoding import decode, detect_language
-    from .errors import MediaError, ModelError, OutputError, PluginError, WhisperMediaError
+    from .errors import (MediaError, ModelError, OutputError, PluginError, PluginFailed, PluginNotFound,
+                         WhisperMediaError)
     from .features import log_mel_spectrogram, pad_or_trim
     from .hookspecs import hookimpl
     from .media import load_audio
     from .models import list_models, load_model
-    from .options import DecodingOptions, TranscribeOptions
+    from .options import DecodingOptions, OptionError, TranscribeOptions, WindowOptions
     from .output import write
     from .pipeline import TranscriptStream, stream, transcribe
     from .types import LanguageGuess, Progress, Segment, Transcript, TranscriptInfo, Word

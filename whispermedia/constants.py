@@ -23,6 +23,7 @@ __all__ = [
     "TOKENS_PER_SECOND",
     "PREPEND_PUNCTUATIONS",
     "APPEND_PUNCTUATIONS",
+    "DEFAULT_MODEL",
 ]
 
 
@@ -51,3 +52,6 @@ TOKENS_PER_SECOND = exact_div(SAMPLE_RATE, N_SAMPLES_PER_TOKEN)  # 50 audio posi
 # or into the previous one (append).
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+# the model a transcription uses when none is named (a registry name: whispermedia.models.REGISTRY)
+DEFAULT_MODEL = "base"

@@ -80,24 +80,33 @@ def register_tasks(register: TaskRegister) -> None:
 
 
 @hookspec(firstresult=True)
-def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokenizer) -> Optional[LanguageGuess]:
-    """Guess the spoken language of the first 30-second window.
+def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokenizer,
+                    audio_features: Optional[torch.Tensor]) -> Optional[LanguageGuess]:
+    """Guess the spoken language of one 30-second window.
 
-    Called when the caller did not name a language. Stops at first non-None result: return
-    ``None`` to let the next implementation (finally the built-in one, which is ``trylast``)
-    answer. An exception is not swallowed: it reaches the caller as a
-    :class:`~whispermedia.errors.PluginError` naming the plugin, because a transcript in the
+    Called when the caller did not name a language: for the file's first window, and with
+    ``language_per_region`` for each window's head and for the stretches where the language
+    may change (docs/cli.md, "Language"). Stops at first non-None result: return ``None`` to
+    let the next implementation (finally the built-in one, which is ``trylast``) answer. An
+    exception is not swallowed: it reaches the caller as a
+    :class:`~whispermedia.errors.PluginFailed` naming the plugin, because a transcript in the
     wrong language is worse than an error.
 
     :param model: the loaded Whisper model (a ``torch.nn.Module``), in eval mode, on the
         device and dtype it will decode with.
-    :param mel: float32 log-mel features of the first window, ``shape = (n_mels, 3000)``
-        (80 or 128 mel bins, 3000 frames of 10 ms), on the model's device.
+    :param mel: float32 log-mel features of the window, ``shape = (n_mels, 3000)``
+        (80 or 128 mel bins, 3000 frames of 10 ms, zero-padded past the audio), on the
+        model's device.
     :param tokenizer: the model's :class:`~whispermedia.tokenizer.Tokenizer`; its
         language tokens say which languages the model knows.
+    :param audio_features: the model's encoder output for exactly this ``mel``,
+        ``shape = (1, 1500, n_audio_state)``, when the caller already computed it (else
+        ``None``); an implementation that runs Whisper's own detection can use it to skip an
+        encoder pass. Declare the parameter only if you use it.
     :returns: a :class:`~whispermedia.types.LanguageGuess`, or ``None`` to pass.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1 ``audio_features``; called per region with ``language_per_region``.
     """
 
 

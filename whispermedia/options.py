@@ -1,8 +1,15 @@
 """Every transcription knob, defined once, with openai-whisper's names.
 
-``TranscribeOptions`` holds the long-form loop's options and the per-window decoding
-options together (openai-whisper splits them between ``transcribe()`` keywords and
-``DecodingOptions``); ``decoding_options()`` derives the per-window view.
+Each option is a dataclass field whose metadata (``OptionSpec``) carries its help text, its
+group on the command line, its range or choices and the parser of its command-line string;
+``wm run``'s flags are generated from these definitions (``whispermedia.cli_options``), the
+docs table is checked against them, and validation happens once, in ``__post_init__``, raising
+``OptionError`` (a ``ValueError``) that names the option.
+
+``WindowOptions`` holds the fields that mean the same for one 30-second window and for the
+whole file; ``DecodingOptions`` (openai-whisper's per-window options) and ``TranscribeOptions``
+(the long-form loop's, openai's ``transcribe()`` keywords) both extend it, and
+``TranscribeOptions.decoding_options()`` derives the per-window view from it.
 
 Presets: the decoding strategy (temperatures, beams, samples, thresholds, conditioning) comes
 as a named preset, and any keyword given beside it wins. ``PRESETS`` holds them:
@@ -20,12 +27,19 @@ as a named preset, and any keyword given beside it wins. ``PRESETS`` holds them:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import difflib
+import math
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+from .constants import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
 
 # openai-whisper's fallback schedule; a tuple so the dataclass stays hashable and immutable
 DEFAULT_TEMPERATURES: Tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# a fallback schedule decodes a window once per temperature at worst: more than this is a typo
+# (--temperature-increment-on-fallback 1e-9 would ask for a billion)
+MAX_TEMPERATURES = 64
 
 _OPENAI_THRESHOLDS = dict(compression_ratio_threshold=2.4, logprob_threshold=-1.0, no_speech_threshold=0.6)
 
@@ -51,138 +65,432 @@ DEFAULT_PRESET = "default"
 #: weights (int8) or the encoder's activations (bfloat16) for speed on the CPU.
 COMPUTE_TYPES: Tuple[str, ...] = ("float32", "bfloat16", "int8", "int8_bfloat16")
 
+#: The groups options are shown in (``wm run --help``, docs/cli.md), in this order.
+GROUPS: Tuple[str, ...] = ("language", "decoding", "timing", "output")
+
+
+class OptionError(ValueError):
+    """A bad option value or combination.
+
+    ``option`` is the field it is about; ``problem`` is a template in which ``{name}`` stands
+    for the option ``name``, so the library says ``beam_size`` and the command line
+    ``--beam-size`` (``render``).
+    """
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(self.render(lambda name: name))
+
+    def render(self, spell: Callable[[str], str]) -> str:
+        """The message with every ``{name}`` spelled by ``spell(name)``."""
+        return self.problem.format_map(_Spelled(spell))
+
+
+def _lit(value: Any) -> str:
+    """``value``'s repr, safe inside an ``OptionError`` template."""
+    return repr(value).replace("{", "{{").replace("}", "}}")
+
+
+class _Spelled(dict):
+    def __init__(self, spell: Callable[[str], str]):
+        super().__init__()
+        self.spell = spell
+
+    def __missing__(self, key: str) -> str:
+        return self.spell(key)
+
+
+# -- parsers: the command line's string -> the field's value ----------------------------------
+
+def _none_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """For optional fields: "none" (any case) or "" turns the option off (openai's optional_*)."""
+    def parse_optional(text: str) -> Any:
+        return None if text.strip().lower() in ("", "none") else parse(text)
+    parse_optional.expects = getattr(parse, "expects", None)
+    return parse_optional
+
+
+def _expects(what: str) -> Callable[[Callable], Callable]:
+    def mark(fn: Callable) -> Callable:
+        fn.expects = what
+        return fn
+    return mark
+
+
+@_expects("a whole number")
+def parse_int(text: str) -> int:
+    return int(text)
+
+
+@_expects("a number")
+def parse_float(text: str) -> float:
+    return float(text)
+
+
+@_expects("true or false")
+def parse_bool(text: str) -> bool:
+    key = text.strip().lower()
+    if key in ("true", "1", "yes", "on"):
+        return True
+    if key in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+@_expects("numbers separated by commas")
+def parse_floats(text: str) -> Tuple[float, ...]:
+    return tuple(float(t) for t in text.split(",") if t.strip())
+
+
+@_expects("token ids separated by commas")
+def parse_ints(text: str) -> Tuple[int, ...]:
+    return tuple(int(t) for t in text.split(",") if t.strip())
+
+
+@_expects("seconds separated by commas")
+def parse_seconds(text: str) -> Tuple[float, ...]:
+    return tuple(float(t) for t in text.split(",") if t.strip())
+
+
+def parse_text(text: str) -> str:
+    return text
+
+
+# -- normalisers: what the API accepts (openai's forms) -> the field's canonical type --------
+
+def _temperatures(value: Union[float, Sequence[float]]) -> Tuple[float, ...]:
+    if isinstance(value, str):
+        return parse_floats(value)
+    if isinstance(value, (int, float)):
+        return (float(value),)
+    return tuple(float(v) for v in value)
+
+
+def _token_ids(value: Union[None, str, int, Sequence[int]]) -> Optional[Tuple[int, ...]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_ints(value)
+    if isinstance(value, int):
+        return (value,)
+    return tuple(int(v) for v in value)
+
+
+def _seconds(value: Union[str, float, Sequence[float]]) -> Tuple[float, ...]:
+    if isinstance(value, str):
+        return parse_seconds(value)
+    if isinstance(value, (int, float)):
+        return (float(value),)
+    return tuple(float(v) for v in value)
+
+
+def _language(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    from .tokenizer import normalize_language  # the language table, not the BPE: cheap
+
+    return normalize_language(value)
+
+
+def _text_or_tokens(value: Union[None, str, Sequence[int]]) -> Union[None, str, Tuple[int, ...]]:
+    if value is None or isinstance(value, str):
+        return value
+    return tuple(int(v) for v in value)
+
+
+# -- the definition of one option --------------------------------------------------------------
 
 @dataclass(frozen=True)
-class DecodingOptions:
-    """Options for decoding one 30-second window (openai-whisper's ``DecodingOptions``)."""
+class OptionSpec:
+    """What a field needs besides its name, type and default to be an option everywhere."""
 
-    task: str = "transcribe"  # "transcribe" or "translate"
-    language: Optional[str] = None  # None: detect
-    temperature: float = 0.0  # 0: greedy
-    sample_len: Optional[int] = None  # max tokens to sample; None: n_text_ctx // 2
-    best_of: Optional[int] = None  # independent samples at temperature > 0
-    beam_size: Optional[int] = None  # beams at temperature == 0; None: greedy
-    patience: Optional[float] = None
-    length_penalty: Optional[float] = None
-    prompt: Optional[Tuple[int, ...]] = None  # previous-context tokens
-    prefix: Optional[Tuple[int, ...]] = None  # forced first tokens of this window
-    suppress_tokens: Optional[Union[str, Tuple[int, ...]]] = "-1"  # "-1": the model's set
-    suppress_blank: bool = True
-    without_timestamps: bool = False
-    max_initial_timestamp: Optional[float] = 1.0  # seconds
+    help: str
+    group: str  # one of GROUPS
+    parse: Callable[[str], Any] = parse_text  # the command line's string -> value
+    metavar: Optional[str] = None
+    choices: Optional[Tuple[str, ...]] = None
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    min_open: bool = False  # minimum itself excluded
+    normalize: Optional[Callable[[Any], Any]] = None  # an API value (openai's forms) -> canonical
+    negatable: bool = False  # a boolean shown as --x/--no-x on the command line
+    openai: bool = False  # openai-whisper's CLI has it: its --spelling_with_underscores is accepted
+    short: Optional[str] = None  # a one-letter flag, e.g. "-l"
+    cli: bool = True  # False: an API-only field (still documented)
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ``OptionError`` when ``value`` (canonical, not None) is outside the range or choices."""
+        if self.choices is not None and value not in self.choices:
+            raise OptionError(name, f"{{{name}}}: {_lit(value)} is not one of {', '.join(self.choices)}")
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            if not math.isfinite(v):
+                raise OptionError(name, f"{{{name}}}: {v!r} is not a finite number")
+            if self.minimum is not None and (v < self.minimum or (self.min_open and v == self.minimum)):
+                sign = ">" if self.min_open else ">="
+                raise OptionError(name, f"{{{name}}}: must be {sign} {self.minimum:g} (got {v:g})")
+            if self.maximum is not None and v > self.maximum:
+                raise OptionError(name, f"{{{name}}}: must be <= {self.maximum:g} (got {v:g})")
+
+
+def option(default: Any, help: str, *, group: str, **spec: Any) -> Any:
+    """A dataclass field that is an option (``OptionSpec`` in its metadata)."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown option group {group!r}")
+    return field(default=default, metadata={"option": OptionSpec(help=help, group=group, **spec)})
+
+
+def option_fields(cls: type) -> Iterator[Tuple[dataclasses.Field, OptionSpec]]:
+    """The fields of an options class that are options, with their specs, in field order."""
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get("option")
+        if spec is not None:
+            yield f, spec
+
+
+def parse_option(cls: type, name: str, text: str) -> Any:
+    """The value of option ``name`` of ``cls`` from its command-line string; ``OptionError`` if
+    the string does not parse."""
+    spec = _specs(cls)[name]
+    try:
+        return spec.parse(text)
+    except ValueError:
+        what = getattr(spec.parse, "expects", None) or "a valid value"
+        raise OptionError(name, f"{{{name}}}: expected {what}: {_lit(text)}") from None
+
+
+def _specs(cls: type) -> Dict[str, OptionSpec]:
+    return {f.name: spec for f, spec in option_fields(cls)}
+
+
+def _normalize_and_check(obj: Any) -> None:
+    """Bring every option of ``obj`` to its canonical type and check its range (once, here)."""
+    for f, spec in option_fields(type(obj)):
+        value = getattr(obj, f.name)
+        if spec.normalize is not None:
+            try:
+                value = spec.normalize(value)
+            except (TypeError, ValueError) as e:
+                raise OptionError(f.name, f"{{{f.name}}}: " + str(e).replace("{", "{{").replace("}", "}}")) from None
+            object.__setattr__(obj, f.name, value)
+        if value is not None:
+            spec.check(f.name, value)
+
+
+# -- the options -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """The options that mean the same for one 30-second window and for a whole file."""
+
+    language: Optional[str] = option(
+        None, "Spoken language: a code (en), a name (English) or auto; none or auto: detect.",
+        group="language", metavar="CODE|auto", normalize=_language, short="-l", openai=True)
+    sample_len: Optional[int] = option(
+        None, "Most tokens to decode per window (default: half the text context, 224).",
+        group="decoding", parse=_none_or(parse_int), metavar="N", minimum=1, maximum=448)
+    patience: Optional[float] = option(
+        None, "Beam search patience: go on until N x X beams have ended (needs a beam size; default 1).",
+        group="decoding", parse=_none_or(parse_float), metavar="X", minimum=0, min_open=True, openai=True)
+    length_penalty: Optional[float] = option(
+        None, "Rank by log-probability / ((5 + length) / 6) ** A (0 to 1); default: / length.",
+        group="decoding", parse=_none_or(parse_float), metavar="A", minimum=0, maximum=1, openai=True)
+    suppress_tokens: Optional[Tuple[int, ...]] = option(
+        (-1,), "Token ids never to emit, comma-separated; -1: the model's non-speech set; empty: none.",
+        group="decoding", parse=parse_ints, metavar="IDS", normalize=_token_ids, minimum=-1, openai=True)
+    suppress_blank: bool = option(
+        True, "Never start a window with a blank or the end.", group="decoding", parse=parse_bool,
+        negatable=True)
+    without_timestamps: bool = option(
+        False, "Decode text only: one segment per window, spanning it.", group="decoding", parse=parse_bool)
+    max_initial_timestamp: Optional[float] = option(
+        1.0, "A window's first timestamp is at most S seconds.", group="decoding",
+        parse=_none_or(parse_float), metavar="S", minimum=0)
+
+
+@dataclass(frozen=True)
+class DecodingOptions(WindowOptions):
+    """Options for decoding one 30-second window (openai-whisper's ``DecodingOptions``).
+
+    Built by ``TranscribeOptions.decoding_options``, or by hand for ``whispermedia.decode``.
+    """
+
+    task: str = option("transcribe", "The task token: transcribe or translate.", group="language",
+                       choices=("transcribe", "translate"), cli=False)
+    temperature: float = option(0.0, "Sampling temperature; 0: greedy or beam search.", group="decoding",
+                                minimum=0, cli=False)
+    best_of: Optional[int] = option(None, "Independent samples at temperature > 0.", group="decoding",
+                                    minimum=1, cli=False)
+    beam_size: Optional[int] = option(None, "Beams at temperature 0; None: greedy.", group="decoding",
+                                      minimum=1, cli=False)
+    prompt: Union[None, str, Tuple[int, ...]] = option(
+        None, "Previous-context text or tokens.", group="decoding", normalize=_text_or_tokens, cli=False)
+    prefix: Union[None, str, Tuple[int, ...]] = option(
+        None, "Forced first text or tokens of this window.", group="decoding", normalize=_text_or_tokens,
+        cli=False)
+
+    def __post_init__(self) -> None:
+        _normalize_and_check(self)
+        if self.patience is not None and self.beam_size is None and self.temperature == 0:
+            raise OptionError("patience", "{patience} requires {beam_size}")
 
 
 _D = PRESETS[DEFAULT_PRESET]
 
 
 @dataclass(frozen=True)
-class TranscribeOptions:
-    """Options of the long-form loop; names are openai-whisper ``transcribe()``'s.
+class TranscribeOptions(WindowOptions):
+    """Options of a whole transcription; names are openai-whisper ``transcribe()``'s.
 
     The decoding strategy's defaults are the ``default`` preset's (``PRESETS``); openai's own
     are ``from_kwargs(preset="openai")`` (its CLI) or ``preset="openai-transcribe"``.
+    ``task`` is a registered task's name (the plugin host gives its task token).
     """
 
-    preset: str = DEFAULT_PRESET  # the preset the strategy fields started from (provenance)
-    task: str = "transcribe"
-    language: Optional[str] = None
-    # detect the language of every window (not only the first) and decode each in its own
-    language_per_region: bool = False
-    temperature: Tuple[float, ...] = _D["temperature"]
-    compression_ratio_threshold: Optional[float] = _D["compression_ratio_threshold"]
-    logprob_threshold: Optional[float] = _D["logprob_threshold"]
-    no_speech_threshold: Optional[float] = _D["no_speech_threshold"]
-    condition_on_previous_text: bool = _D["condition_on_previous_text"]
-    initial_prompt: Optional[str] = None
-    carry_initial_prompt: bool = False
-    word_timestamps: bool = False
-    prepend_punctuations: str = "\"'“¿([{-"
-    append_punctuations: str = "\"'.。,，!！?？:：”)]}、"
-    clip_timestamps: Union[str, Tuple[float, ...]] = "0"
-    hallucination_silence_threshold: Optional[float] = None
-    # per-window decoding options
-    sample_len: Optional[int] = None
-    best_of: Optional[int] = _D["best_of"]
-    beam_size: Optional[int] = _D["beam_size"]
-    patience: Optional[float] = _D["patience"]
-    length_penalty: Optional[float] = _D["length_penalty"]
-    prefix: Optional[str] = None
-    suppress_tokens: Optional[Union[str, Tuple[int, ...]]] = "-1"
-    suppress_blank: bool = True
-    without_timestamps: bool = False
-    max_initial_timestamp: Optional[float] = 1.0
+    preset: str = option(
+        DEFAULT_PRESET, "Decoding strategy (docs/cli.md): openai is the whisper command's defaults; "
+        "options given beside it win.", group="decoding", choices=tuple(PRESETS), metavar="NAME")
+    task: str = option("transcribe", "transcribe or translate (any registered task).", group="language",
+                       metavar="NAME", openai=True)
+    language_per_region: bool = option(
+        False, "Detect the language of every window, not only the first, and decode each in its own.",
+        group="language", parse=parse_bool)
+    temperature: Tuple[float, ...] = option(
+        _D["temperature"], "Temperature, or a fallback schedule T,T,... tried in turn.", group="decoding",
+        parse=parse_floats, metavar="T[,T...]", normalize=_temperatures, minimum=0, openai=True)
+    best_of: Optional[int] = option(
+        _D["best_of"], "Samples drawn at temperatures above 0; the most probable is kept.", group="decoding",
+        parse=_none_or(parse_int), metavar="N", minimum=1, openai=True)
+    beam_size: Optional[int] = option(
+        _D["beam_size"], "Beams at temperature 0; none: greedy.", group="decoding",
+        parse=_none_or(parse_int), metavar="N", minimum=1, openai=True)
+    compression_ratio_threshold: Optional[float] = option(
+        _D["compression_ratio_threshold"], "Decode again at the next temperature above this gzip ratio.",
+        group="decoding", parse=_none_or(parse_float), metavar="X", openai=True)
+    logprob_threshold: Optional[float] = option(
+        _D["logprob_threshold"], "... or below this mean token log-probability.", group="decoding",
+        parse=_none_or(parse_float), metavar="X", openai=True)
+    no_speech_threshold: Optional[float] = option(
+        _D["no_speech_threshold"], "Silence when the no-speech probability is above this (and the "
+        "log-probability low).", group="decoding", parse=_none_or(parse_float), metavar="X", openai=True)
+    condition_on_previous_text: bool = option(
+        _D["condition_on_previous_text"], "Prompt each window with the previous one's text.", group="decoding",
+        parse=parse_bool, negatable=True, openai=True)
+    initial_prompt: Optional[str] = option(
+        None, "Prompt text for the first window (names, spellings, style).", group="decoding",
+        metavar="TEXT", openai=True)
+    carry_initial_prompt: bool = option(
+        False, "Put the initial prompt before every window's prompt.", group="decoding", parse=parse_bool,
+        openai=True)
+    prefix: Optional[str] = option(
+        None, "Text every window's transcript must start with.", group="decoding", metavar="TEXT")
+    word_timestamps: bool = option(
+        False, "Compute each word's timing (formats that need words turn it on).", group="timing",
+        parse=parse_bool, openai=True)
+    prepend_punctuations: str = option(
+        PREPEND_PUNCTUATIONS, "With word timing: punctuation merged into the next word.", group="timing",
+        metavar="CHARS", openai=True)
+    append_punctuations: str = option(
+        APPEND_PUNCTUATIONS, "With word timing: punctuation merged into the previous word.", group="timing",
+        metavar="CHARS", openai=True)
+    clip_timestamps: Tuple[float, ...] = option(
+        (0.0,), "Only these stretches: start,end,start,end,... seconds (a last start runs to the end).",
+        group="timing", parse=parse_seconds, metavar="S,E,...", normalize=_seconds, minimum=0, openai=True)
+    hallucination_silence_threshold: Optional[float] = option(
+        None, "With word timing: skip silences longer than S around a likely hallucination.",
+        group="timing", parse=_none_or(parse_float), metavar="S", minimum=0, openai=True)
 
+    def __post_init__(self) -> None:
+        _normalize_and_check(self)
+        if not self.temperature:
+            raise OptionError("temperature", "{temperature} needs at least one value")
+        if len(self.temperature) > MAX_TEMPERATURES:
+            raise OptionError("temperature", f"{{temperature}}: at most {MAX_TEMPERATURES} values "
+                                             f"(got {len(self.temperature)})")
+        if self.patience is not None and self.beam_size is None:
+            raise OptionError("patience", "{patience} requires {beam_size}")
+        if self.language_per_region and self.language is not None:
+            raise OptionError("language_per_region", "{language_per_region} detects the language of every "
+                                                     "window: leave {language} out (or auto)")
+        if not self.task:
+            raise OptionError("task", "{task} needs a name")
+
+    # -- building -------------------------------------------------------------------------
     @classmethod
-    def from_kwargs(cls, preset: Optional[str] = None, **kwargs) -> "TranscribeOptions":
+    def from_kwargs(cls, preset: Optional[str] = None, **kwargs: Any) -> "TranscribeOptions":
         """Build from openai-whisper-style keywords on top of a preset (``PRESETS``; None:
-        ``default``); a keyword given here wins over the preset's value. Unknown names raise
-        ``TypeError``, an unknown preset ``ValueError``.
+        ``default``); a keyword given here wins over the preset's value.
 
-        ``temperature`` may be a float or a sequence, and lists become tuples.
-        openai-whisper's ``verbose`` and ``fp16`` are accepted and ignored (the library
-        never prints; the dtype follows the model).
+        An unknown name is a ``TypeError`` naming the closest valid one; a bad value an
+        ``OptionError``. ``temperature`` may be a float or a sequence, ``suppress_tokens`` and
+        ``clip_timestamps`` strings or sequences, as in openai-whisper; its ``verbose`` and
+        ``fp16`` are accepted and ignored (the library never prints; the dtype follows the model).
         """
         kwargs = dict(kwargs)
         kwargs.pop("verbose", None)
         kwargs.pop("fp16", None)
-        names = {f.name for f in dataclasses.fields(cls)} - {"preset"}
-        unknown = sorted(set(kwargs) - names)
-        if unknown:
-            raise TypeError(f"unknown transcribe option(s): {', '.join(unknown)}")
+        check_names(cls, kwargs)
         preset = preset or DEFAULT_PRESET
         if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-        kwargs = {**PRESETS[preset], **kwargs}
-        t = kwargs.get("temperature")
-        if t is not None:
-            kwargs["temperature"] = as_temperatures(t)
-        for key in ("suppress_tokens", "clip_timestamps"):
-            v = kwargs.get(key)
-            if isinstance(v, (list, tuple)):
-                kwargs[key] = tuple(v)
-        opts = cls(preset=preset, **kwargs)
-        opts.validate()
-        return opts
+            raise OptionError("preset", f"{{preset}}: unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+        return cls(preset=preset, **{**PRESETS[preset], **kwargs})
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` for combinations that cannot work (openai's ``_verify_options``)."""
-        if not self.temperature:
-            raise ValueError("temperature needs at least one value")
-        if any(t < 0 for t in self.temperature):
-            raise ValueError("temperature must be >= 0")
-        if self.patience is not None and self.beam_size is None:
-            raise ValueError("patience requires beam_size to be given")
-        if self.length_penalty is not None and not (0 <= self.length_penalty <= 1):
-            raise ValueError("length_penalty (alpha) should be a value between 0 and 1")
-        if self.language_per_region and self.language not in (None, "auto"):
-            raise ValueError("language_per_region detects the language of every window: "
-                             f"do not also name one (language={self.language!r})")
-        # other task names than transcribe/translate are resolved by the plugin host
+    def updated(self, **kwargs: Any) -> "TranscribeOptions":
+        """These options with some replaced (names checked as in ``from_kwargs``)."""
+        kwargs.pop("verbose", None)
+        kwargs.pop("fp16", None)
+        check_names(type(self), kwargs)
+        if "preset" in kwargs:
+            raise TypeError("preset: give it to from_kwargs (it sets several options), not to updated()")
+        return dataclasses.replace(self, **kwargs)
 
-    def decoding_options(self, temperature: float, **overrides) -> DecodingOptions:
-        """The per-window options at one temperature (openai's ``decode_with_fallback`` rules)."""
-        kwargs = dict(
-            task=self.task,
-            language=self.language,
-            temperature=temperature,
-            sample_len=self.sample_len,
-            patience=self.patience,
-            length_penalty=self.length_penalty,
-            suppress_tokens=self.suppress_tokens,
-            suppress_blank=self.suppress_blank,
-            without_timestamps=self.without_timestamps,
-            max_initial_timestamp=self.max_initial_timestamp,
-        )
-        if temperature > 0:
-            kwargs["best_of"] = self.best_of  # sampling: several samples, no beams
-        else:
-            kwargs["beam_size"] = self.beam_size  # greedy or beam search
-        kwargs.update(overrides)
-        return DecodingOptions(**kwargs)
+    def given(self) -> Dict[str, Any]:
+        """The options that differ from ``TranscribeOptions()``; ``TranscribeOptions(**given())``
+        gives these options back. The JSON output's ``info.options``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != f.default}
+
+    # -- views ----------------------------------------------------------------------------
+    def decoding_options(self, temperature: float, *, task: str, **overrides: Any) -> DecodingOptions:
+        """The per-window options at one temperature (openai's ``decode_with_fallback`` rules):
+        the shared ``WindowOptions`` fields as they are, and beams at temperature 0 or samples
+        above it. ``task`` is the task token; ``overrides`` set other per-window fields
+        (``language``, ``prompt``, ``prefix``)."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(WindowOptions)}
+        search = dict(best_of=self.best_of) if temperature > 0 else dict(beam_size=self.beam_size)
+        return DecodingOptions(**{**shared, **search, "task": task, "temperature": temperature, **overrides})
 
 
-def as_temperatures(value: Union[float, Sequence[float]]) -> Tuple[float, ...]:
-    """A float or a sequence of floats as the tuple ``TranscribeOptions.temperature`` holds."""
-    if isinstance(value, (int, float)):
-        return (float(value),)
-    return tuple(float(v) for v in value)
+def check_names(cls: type, kwargs: Mapping[str, Any]) -> None:
+    """``TypeError`` for a keyword that is not an option of ``cls``, naming the closest one."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in kwargs:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"unknown transcribe option {key!r}{hint}")
+
+
+# -- command-line only: openai's way of saying the fallback schedule ---------------------------
+
+#: ``--temperature-increment-on-fallback``: not a field (it only builds ``temperature``).
+TEMPERATURE_INCREMENT = OptionSpec(
+    help="With one --temperature T (default 0): the schedule T, T+X, ... up to 1 (openai's option).",
+    group="decoding", parse=parse_float, metavar="X", minimum=0, min_open=True, openai=True)
+
+
+def temperature_schedule(start: Sequence[float], increment: float) -> Tuple[float, ...]:
+    """openai's schedule ``numpy.arange(start, 1.0 + 1e-6, increment)`` from one start."""
+    TEMPERATURE_INCREMENT.check("temperature_increment_on_fallback", increment)
+    if len(start) != 1:
+        raise OptionError("temperature_increment_on_fallback",
+                          "{temperature_increment_on_fallback} needs one {temperature} (the first of the schedule)")
+    count = max(math.ceil((1.0 + 1e-6 - start[0]) / increment), 1)
+    if count > MAX_TEMPERATURES:
+        raise OptionError("temperature_increment_on_fallback",
+                          f"{{temperature_increment_on_fallback}}: {increment:g} makes {count} temperatures "
+                          f"(at most {MAX_TEMPERATURES})")
+    return tuple(start[0] + i * increment for i in range(count))

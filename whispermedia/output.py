@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional, Union
 
-from .errors import OutputError, PluginError, WhisperMediaError
+from .errors import OutputError, PluginFailed, WhisperMediaError
 from .registry import OutputFormat
 from .types import Transcript
 
@@ -84,7 +84,7 @@ def write(
     removed and an existing ``path`` is left untouched. An existing ``path`` is an
     :class:`OutputError` unless ``overwrite`` (checked before anything is rendered).
     ``options`` are passed to the format read-only. A format that raises is reported as a
-    :class:`PluginError` naming it and its plugin. Returns ``path`` as a :class:`Path`.
+    :class:`PluginFailed` naming it and its plugin. Returns ``path`` as a :class:`Path`.
     """
     fmt = _lookup(format)
     path = Path(path)
@@ -116,7 +116,7 @@ def write(
             raise
         if isinstance(exc, OSError):
             raise OutputError(exc.strerror or str(exc), str(path)) from exc
-        raise PluginError(f"output format {fmt.name!r} (plugin {fmt.plugin or '?'!r}) failed: "
+        raise PluginFailed(f"output format {fmt.name!r} (plugin {fmt.plugin or '?'!r}) failed: "
                           f"{type(exc).__name__}: {exc}") from exc
     _fsync_directory(path.parent)
     return path

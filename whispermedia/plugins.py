@@ -11,7 +11,7 @@ Environment:
 
 - ``WM_DISABLE_PLUGINS=a,b``  never load these (entry-point or built-in names)
 - ``WM_LOAD_PLUGINS=a,b``     load only these entry points (``""``: none); built-ins still load
-- ``WM_STRICT_PLUGINS=1``     a failing plugin raises :class:`PluginError` instead of being recorded
+- ``WM_STRICT_PLUGINS=1``     a failing plugin raises :class:`PluginFailed` instead of being recorded
 - ``WM_TRACE_PLUGINS=1``      print every hook call to stderr (a debugging aid)
 
 Nothing is loaded at import time: :func:`get_host` builds the shared host on first use.
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, 
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, WhisperMediaError
+from .errors import PluginFailed, PluginNotFound, WhisperMediaError
 from .registry import FormatRegister, OutputFormat, Task, TaskRegister
 from .types import LanguageGuess
 
@@ -289,7 +289,7 @@ class PluginHost:
         where = f"plugin {name!r}" + (f" ({dist})" if dist else "")
         if self.strict:
             cause = error if isinstance(error, BaseException) else None
-            raise PluginError(f"{where} failed ({stage}): {text}") from cause
+            raise PluginFailed(f"{where} failed ({stage}): {text}") from cause
         into.append(failure)
         warnings.warn(f"{where} failed ({stage}) and is disabled: {text}; see `wm plugins`",
                       PluginWarning, stacklevel=4)
@@ -359,10 +359,10 @@ class PluginHost:
         return self._formats
 
     def output_format(self, name: str) -> OutputFormat:
-        """The output format called ``name``; :class:`PluginError` if there is none."""
+        """The output format called ``name``; :class:`PluginNotFound` if there is none."""
         fmt = self.output_formats().get(name)
         if fmt is None:
-            raise PluginError(f"unknown output format {name!r}; known: {', '.join(self._formats) or '(none)'}")
+            raise PluginNotFound(f"unknown output format {name!r}; known: {', '.join(self._formats) or '(none)'}")
         return fmt
 
     def tasks(self) -> Mapping[str, Task]:
@@ -371,10 +371,10 @@ class PluginHost:
         return self._tasks
 
     def task(self, name: str) -> Task:
-        """The task called ``name``; :class:`PluginError` if there is none."""
+        """The task called ``name``; :class:`PluginNotFound` if there is none."""
         task = self.tasks().get(name)
         if task is None:
-            raise PluginError(f"unknown task {name!r}; known: {', '.join(self._tasks) or '(none)'}")
+            raise PluginNotFound(f"unknown task {name!r}; known: {', '.join(self._tasks) or '(none)'}")
         return task
 
     def resolve(self, name: str) -> Union[OutputFormat, Task]:
@@ -385,24 +385,24 @@ class PluginHost:
         if name in formats:
             return formats[name]
         known = ", ".join(sorted(set(tasks) | set(formats))) or "(none)"
-        raise PluginError(f"unknown plugin {name!r}; known: {known}")
+        raise PluginNotFound(f"unknown plugin {name!r}; known: {known}")
 
-    def detect_language(self, model: Any, mel: Any, tokenizer: Any) -> LanguageGuess:
+    def detect_language(self, model: Any, mel: Any, tokenizer: Any, audio_features: Any = None) -> LanguageGuess:
         """Ask the ``detect_language`` hook; see its spec. A plugin's exception comes back as a
-        :class:`PluginError` naming the plugin (a :class:`WhisperMediaError` passes unchanged)."""
+        :class:`PluginFailed` naming the plugin (a :class:`WhisperMediaError` passes unchanged)."""
         hook = self._manager().hook.detect_language
         try:
-            guess = hook(model=model, mel=mel, tokenizer=tokenizer)
+            guess = hook(model=model, mel=mel, tokenizer=tokenizer, audio_features=audio_features)
         except WhisperMediaError:
             raise
         except Exception as exc:
             culprit = self._culprit("detect_language", exc)
             who = f"plugin {culprit!r}" if culprit else "a plugin"
-            raise PluginError(f"{who} failed in detect_language: {_one_line(exc)}") from exc
+            raise PluginFailed(f"{who} failed in detect_language: {_one_line(exc)}") from exc
         if guess is None:
-            raise PluginError("no plugin answered detect_language (is whispermedia_plugins.langid disabled?)")
+            raise PluginFailed("no plugin answered detect_language (is whispermedia_plugins.langid disabled?)")
         if not isinstance(guess, LanguageGuess):
-            raise PluginError(f"detect_language returned {type(guess).__name__}, expected a LanguageGuess")
+            raise PluginFailed(f"detect_language returned {type(guess).__name__}, expected a LanguageGuess")
         return guess
 
     def _culprit(self, hook_name: str, exc: BaseException) -> Optional[str]:

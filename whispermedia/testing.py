@@ -18,6 +18,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, Sequence, Tuple
 
+from .options import TranscribeOptions
 from .plugins import PluginHost, use_host
 from .types import Segment, Transcript, TranscriptInfo, Word
 
@@ -32,7 +33,7 @@ def plugin_host(*plugins: object, entry_points: bool = False, strict: bool = Tru
     format by name).
 
     ``entry_points=False`` leaves installed plugins out, so the test sees only what it
-    names. ``strict=True`` makes any plugin failure raise :class:`~whispermedia.errors.PluginError`
+    names. ``strict=True`` makes any plugin failure raise :class:`~whispermedia.errors.PluginFailed`
     instead of being recorded, which is what a test of one's own plugin wants.
     """
     host = PluginHost(strict=strict)
@@ -96,6 +97,6 @@ def sample_transcript() -> Transcript:
         task="transcribe",
         model="base",
         source="workshop.mp4",
-        options={"word_timestamps": True},
+        options=TranscribeOptions(word_timestamps=True),
     )
     return Transcript(info=info, segments=segments)

@@ -371,24 +371,44 @@ class WindowWords:
     last_speech_timestamp: float
 
 
-def apply_word_timestamps(segments: Sequence[Segment], model, tokenizer, audio_features: Tensor, *,
-                          window_seek: int, segment_size: int, next_seek: int, single_timestamp_ending: bool,
-                          content_frames: int, prepend_punctuations: str, append_punctuations: str,
+@dataclass(frozen=True)
+class Window:
+    """One window of the long-form loop, in mel frames (10 ms each).
+
+    seek: its first frame; size: its frames of real audio (at most ``N_FRAMES``, fewer at a
+    clip's or the file's end); content_frames: the whole input's frames. After decoding,
+    next_seek: where the loop goes next, and single_timestamp_ending: whether the window's
+    tokens end with one lone timestamp (the speech ran to the window's end).
+    """
+
+    seek: int
+    size: int
+    content_frames: int
+    next_seek: int = 0
+    single_timestamp_ending: bool = False
+
+    @property
+    def time_offset(self) -> float:
+        """Seconds from the input's start to the window's."""
+        return float(self.seek * HOP_LENGTH / SAMPLE_RATE)
+
+
+def apply_word_timestamps(segments: Sequence[Segment], model, tokenizer, audio_features: Tensor, window: Window, *,
+                          prepend_punctuations: str, append_punctuations: str,
                           hallucination_silence_threshold: Optional[float],
                           last_speech_timestamp: float) -> WindowWords:
     """Word timing for one window and its effect on the loop, as openai-whisper's
     ``transcribe`` applies it.
 
-    window_seek: the window's first mel frame; segment_size: its mel frames of real audio;
-    next_seek: where the loop would go next without word timing; single_timestamp_ending:
-    whether the window's tokens end with one lone timestamp (speech ran to the window's end);
-    content_frames: mel frames of the whole input.
-
-    When the window stopped early, the next window starts where its last word ends rather than
-    at its last timestamp. With ``hallucination_silence_threshold`` (seconds), a likely
-    hallucination that is preceded and followed by silence longer than that is dropped with
-    everything after it in the window, and the loop seeks past the silence.
+    ``window`` says where the window is and where the loop would go next without word timing
+    (``next_seek``, ``single_timestamp_ending``). When the window stopped early, the next window
+    starts where its last word ends rather than at its last timestamp. With
+    ``hallucination_silence_threshold`` (seconds), a likely hallucination that is preceded and
+    followed by silence longer than that is dropped with everything after it in the window, and
+    the loop seeks past the silence.
     """
+    window_seek, segment_size, content_frames = window.seek, window.size, window.content_frames
+    single_timestamp_ending, next_seek = window.single_timestamp_ending, window.next_seek
     time_offset = float(window_seek * HOP_LENGTH / SAMPLE_RATE)
     window_end_time = float((window_seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE)
     segment_duration = segment_size * HOP_LENGTH / SAMPLE_RATE
@@ -447,6 +467,6 @@ def apply_word_timestamps(segments: Sequence[Segment], model, tokenizer, audio_f
 
 
 __all__ = [
-    "WordTiming", "WindowWords", "median_filter", "dtw", "find_alignment", "merge_punctuations",
+    "Window", "WordTiming", "WindowWords", "median_filter", "dtw", "find_alignment", "merge_punctuations",
     "add_word_timestamps", "apply_word_timestamps", "last_word_end", "word_anomaly_score", "is_segment_anomaly",
 ]

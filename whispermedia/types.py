@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:  # options import nothing heavy, but types stay the leaf the formats import
+    from .options import TranscribeOptions
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class TranscriptInfo:
     task: str  # "transcribe" or "translate" (any registered task name)
     model: str  # registry name or path of the model
     source: Optional[str] = None  # the input path, when there was one
-    options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # the options it was made with (language None: detected; ``language`` above says which)
+    options: Optional["TranscribeOptions"] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,27 @@ class Transcript:
     def language(self) -> str:
         return self.info.language
 
+    def language_regions(self) -> List[Tuple[str, float, float]]:
+        """Runs of consecutive segments in one language, as (language, start, end) in time order
+        (segments carry a language with ``language_per_region``; silent ones are left out)."""
+        runs: List[Tuple[str, float, float]] = []
+        for seg in self.segments:
+            if seg.language is None or not seg.text.strip():
+                continue
+            if runs and runs[-1][0] == seg.language:
+                runs[-1] = (seg.language, runs[-1][1], seg.end)
+            else:
+                runs.append((seg.language, seg.start, seg.end))
+        return runs
+
     def to_dict(self) -> dict:
-        """The JSON shape: openai-whisper's result dict plus ``info``."""
-        info = dataclasses.asdict(self.info)
-        info["options"] = dict(self.info.options)
+        """The JSON shape: openai-whisper's result dict plus ``info``, whose ``options`` are the
+        ones that differ from ``TranscribeOptions()`` (``TranscribeOptions(**options)`` rebuilds
+        them; tuples become lists)."""
+        options = self.info.options
+        info = {f.name: getattr(self.info, f.name) for f in dataclasses.fields(self.info)}
+        info["options"] = {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in (options.given() if options is not None else {}).items()}
         return {
             "text": self.text,
             "segments": [s.to_dict() for s in self.segments],
