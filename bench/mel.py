@@ -228,30 +228,22 @@ def write_golden(path: str) -> None:
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
 
 
-MEMORY_SCRIPT = """
-import json, sys, time
+MEMORY_WARM_UP = """
 from whispermedia.features import N_FRAMES, N_SAMPLES, MelWindows, log_mel_spectrogram
 from whispermedia.media import load_audio
+MelWindows(args[2]).window(0)  # PyAV, the op, the filter bank
+"""
 
-def status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-
-MelWindows(sys.argv[3]).window(0)  # warm up: PyAV, the op, the filter bank
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset the peak (VmHWM) to the current resident size
-start, t0 = status("VmRSS"), time.perf_counter()
-if sys.argv[2] == "whole":
-    frames = log_mel_spectrogram(load_audio(sys.argv[1]), 80, padding=N_SAMPLES).shape[1]
+MEMORY_MEASURED = """
+if args[1] == "whole":
+    frames = log_mel_spectrogram(load_audio(args[0]), 80, padding=N_SAMPLES).shape[1]
 else:
-    mel = MelWindows(sys.argv[1])
+    mel = MelWindows(args[0])
     seek = frames = 0
     while seek < mel.content_frames:
         frames += mel.window(seek, N_FRAMES).shape[1]
         seek += N_FRAMES
-print(json.dumps({"peak": status("VmHWM") - start, "seconds": time.perf_counter() - t0, "frames": frames}))
+result = {"frames": frames}
 """
 
 
@@ -259,11 +251,12 @@ def memory_report(hours: float) -> None:
     """Peak memory growth of the feature path on `hours` of media: the whole-file mel (what
     the pipeline computed before MelWindows) vs MelWindows reading every window, each in a
     fresh process with its peak-RSS counter reset after warm-up."""
-    import json
-    import subprocess
     import tempfile
 
     import av
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from peak_rss import measure_peak_rss  # the same probe as the 3-hour test
 
     clips = np.concatenate([load_audio(p) for p in sorted(glob.glob(os.path.join(SPEECH, "*.flac")))])
     with tempfile.TemporaryDirectory(prefix="wm-mel-bench-") as tmp:
@@ -283,12 +276,10 @@ def memory_report(hours: float) -> None:
         print(f"\nfeature-path memory, {hours:g} h of real speech as 8-bit PCM in Matroska "
               f"({os.path.getsize(path) / 1e6:.0f} MB), peak RSS growth after warm-up")
         for mode in ("whole", "windows"):
-            proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, path, mode, os.path.join(SPEECH, "jfk.flac")],
-                                  capture_output=True, text=True, check=True)
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            r = measure_peak_rss(MEMORY_WARM_UP, MEMORY_MEASURED, path, mode, os.path.join(SPEECH, "jfk.flac"))
             what = ("log_mel_spectrogram(load_audio(path), padding=N_SAMPLES)" if mode == "whole"
                     else "MelWindows(path), every 30 s window")
-            print(f"  {what:<58} {r['peak'] / 1e6:7.1f} MB  {r['seconds']:6.1f} s  ({r['frames']} frames)")
+            print(f"  {what:<58} {r['peak_growth'] / 1e6:7.1f} MB  {r['seconds']:6.1f} s  ({r['frames']} frames)")
 
 
 def main() -> None:

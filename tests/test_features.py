@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -90,6 +91,28 @@ def test_constants():
     assert exact_div(480_000, 160) == 3000
     with pytest.raises(ValueError, match="not divisible"):
         exact_div(10, 3)
+
+
+def test_constants_live_in_one_leaf_module():
+    """features, media and timing use the numbers of whispermedia.constants, which imports
+    neither torch nor numpy (so word timing and the options need no mel op to know them)."""
+    from whispermedia import constants, features, media, timing
+
+    for name in ("SAMPLE_RATE", "N_FFT", "HOP_LENGTH", "CHUNK_LENGTH", "N_SAMPLES", "N_FRAMES",
+                 "N_SAMPLES_PER_TOKEN", "FRAMES_PER_SECOND", "TOKENS_PER_SECOND", "exact_div"):
+        assert getattr(features, name) is getattr(constants, name), name
+    assert media.SAMPLE_RATE == timing.SAMPLE_RATE == constants.SAMPLE_RATE
+    assert (timing.HOP_LENGTH, timing.N_FRAMES, timing.TOKENS_PER_SECOND) == (HOP_LENGTH, N_FRAMES, TOKENS_PER_SECOND)
+    # a timestamp step is one of the encoder's 1500 positions per window: 2 mel frames, 20 ms
+    assert (constants.N_AUDIO_POSITIONS, constants.FRAMES_PER_POSITION) == (1500, 2)
+    assert constants.FRAMES_PER_POSITION * HOP_LENGTH == N_SAMPLES_PER_TOKEN
+    assert timing.PUNCTUATION == constants.PREPEND_PUNCTUATIONS + constants.APPEND_PUNCTUATIONS
+    assert constants.PREPEND_PUNCTUATIONS == "\"'“¿([{-"
+    assert constants.APPEND_PUNCTUATIONS == "\"'.。,，!！?？:：”)]}、"
+    probe = ("import sys, whispermedia.constants; "
+             "print(sorted(m for m in ('torch', 'numpy', 'av') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 @pytest.mark.parametrize("n_mels", [80, 128])

@@ -9,11 +9,7 @@ feature path's peak memory under 300 MB.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 
 import av
@@ -22,10 +18,11 @@ import pytest
 import torch
 
 from fake_streams import Pipe
+from peak_rss import PEAK_RESET_AVAILABLE, measure_peak_rss
 from whispermedia import ops
 from whispermedia.errors import MediaError
 from whispermedia.features import HOP_LENGTH, N_FRAMES, N_SAMPLES, MelWindows, log_mel_spectrogram, mel_filters
-from whispermedia.media import load_audio
+from whispermedia.media import load_audio, open_source
 
 SPEECH = os.path.join(os.path.dirname(__file__), "data", "speech")
 CLIPS = ("jfk.flac", "arctic_a0007.flac", "arctic_a0009.flac")
@@ -95,15 +92,31 @@ def test_windows_equal_the_whole_file_mel(two_minutes, kind, n_mels):
         ref = whole[n_mels]
         assert (mel.n_samples, mel.n_frames) == (samples.shape[0], ref.shape[1])
         assert mel.content_frames == ref.shape[1] - N_FRAMES == samples.shape[0] // HOP_LENGTH
-        assert (mel._spool is not None) == (kind == "pipe")
+        assert mel.source.kind == {"path": "path", "file object": "file", "pipe": "spool"}.get(kind, "samples")
         for seek, n in seeks(mel.n_frames, mel.content_frames):
             assert_same(mel.window(seek, n), ref[:, seek:seek + n])
-        spool = mel._spool
+        spool = mel.source._data if mel.source.kind == "spool" else None
     if spool is not None:
-        assert spool.file.closed  # the temporary copy is gone with close()
+        assert spool.closed  # the temporary copy is gone with close()
     if kind == "file object":
         assert not source.closed and source.tell() == 0  # never closed, position put back
         source.close()
+
+
+def test_an_audio_source_is_used_as_it_is_and_left_to_its_caller(two_minutes):
+    """MelWindows(open_source(x)) is MelWindows(x); the source outlives the windows, so a
+    later stage (voice activity, a second feature pass) can decode it again."""
+    path, samples, whole = two_minutes
+    with open_source(Pipe(path.read_bytes(), name="pipe:")) as source:
+        for n_mels in (80, 128):
+            with MelWindows(source, n_mels) as mel:
+                assert mel.source is source and mel.n_samples == samples.shape[0]
+                for seek, n in [(0, N_FRAMES), (5995, N_FRAMES), (mel.content_frames - 1, N_FRAMES)]:
+                    assert_same(mel.window(seek, n), whole[n_mels][:, seek:seek + n])
+            assert not source._data.closed  # the spool is the caller's to delete
+    assert source._data.closed
+    with pytest.raises(ValueError, match="opened for audio stream"):
+        MelWindows(open_source(path), stream_index=1)
 
 
 def test_maximum_is_the_whole_inputs(two_minutes):
@@ -199,7 +212,7 @@ def test_a_fifo_path_is_read_once_and_spooled(two_minutes, tmp_path):
     thread.start()
     with MelWindows(fifo) as mel:
         thread.join(timeout=30)
-        assert mel._spool is not None
+        assert mel.source.kind == "spool"
         for seek, n in [(0, N_FRAMES), (4321, N_FRAMES), (100, 7)]:
             assert_same(mel.window(seek, n), whole[80][:, seek:seek + n])
 
@@ -250,41 +263,29 @@ def write_long_pcm_u8(path, seconds: int) -> None:
             out.mux(packet)
 
 
-PEAK_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    from whispermedia.features import N_FRAMES, MelWindows
+WARM_UP = """
+from whispermedia.features import N_FRAMES, MelWindows
+MelWindows(args[1]).window(0)  # PyAV, the op, the filter bank
+"""
 
-    def status(key):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1]) * 1024
-
-    MelWindows(sys.argv[2]).window(0)  # warm up: PyAV, the op, the filter bank
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak (VmHWM) to the current resident size
-    start = status("VmRSS")
-    mel = MelWindows(sys.argv[1])
-    seek = frames = 0
-    while seek < mel.content_frames:  # every window, as transcription reads them
-        frames += mel.window(seek, N_FRAMES).shape[1]
-        seek += N_FRAMES
-    print(json.dumps({"peak_delta": status("VmHWM") - start, "n_samples": mel.n_samples, "frames": frames}))
-""")
+EVERY_WINDOW = """
+mel = MelWindows(args[0])
+seek = frames = 0
+while seek < mel.content_frames:  # every window, as transcription reads them
+    frames += mel.window(seek, N_FRAMES).shape[1]
+    seek += N_FRAMES
+result = {"n_samples": mel.n_samples, "frames": frames}
+"""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc peak-RSS reset")
+@pytest.mark.skipif(not PEAK_RESET_AVAILABLE, reason="needs Linux /proc peak-RSS reset")
 def test_three_hours_stay_under_300_mb(tmp_path):
     hours = 3
     path = tmp_path / "three_hours.mka"
     write_long_pcm_u8(path, hours * 3600)
-    proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), os.path.join(SPEECH, "jfk.flac")],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = measure_peak_rss(WARM_UP, EVERY_WINDOW, str(path), os.path.join(SPEECH, "jfk.flac"))
     assert result["n_samples"] == hours * 3600 * 16000
     assert result["frames"] == hours * 3600 * 100  # windows of N_FRAMES from 0 up to the end of the speech
     # the whole-file path would hold 691 MB of samples and 346 MB of frames at once
-    assert result["peak_delta"] < 300e6, f"peak grew by {result['peak_delta'] / 1e6:.0f} MB"
+    assert result["peak_growth"] < 300e6, f"peak grew by {result['peak_growth'] / 1e6:.0f} MB"

@@ -21,7 +21,8 @@ import pytest
 
 from fake_streams import Pipe
 from whispermedia import media
-from whispermedia.errors import EXIT_INPUT, MediaError
+from whispermedia.cli_render import EXIT_INPUT, exit_code_for
+from whispermedia.errors import MediaError
 from whispermedia.media import SAMPLE_RATE, iter_audio_chunks, load_audio, probe
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -332,6 +333,74 @@ def test_non_seekable_file_object():
 
 
 # ------------------------------------------------------------------------------------------
+# open_source: the input's kind decided once, decoded as often as asked
+
+
+def _decoded(source: media.AudioSource, chunk: int = 7000) -> np.ndarray:
+    return np.concatenate(list(source.chunks(chunk)))
+
+
+def test_open_source_kinds_decode_again_and_again(tmp_path):
+    path = data("two_audio.mkv")
+    want = load_audio(path, stream_index=1)
+    raw = pathlib.Path(path).read_bytes()
+    with open(path, "rb") as f:
+        f.seek(77)
+        for given, kind, label in [(path, "path", path), (pathlib.Path(path), "path", path), (f, "file", path),
+                                   (io.BytesIO(raw), "file", "<file object>"), (Pipe(raw, name="stdin"), "spool", "stdin")]:
+            with media.open_source(given, stream_index=1) as source:
+                assert (source.kind, source.label, source.stream_index) == (kind, label, 1)
+                assert source.path == (path if kind == "path" else None)
+                for chunk in (7000, 16000):  # every decode starts from the beginning
+                    assert np.array_equal(_decoded(source, chunk), want)
+                assert media.open_source(source) is source  # already decided: the same object
+            if kind == "spool":
+                assert source._data.closed  # the temporary copy is deleted with close()
+        assert not f.closed and f.tell() == 77  # a caller's file object: position put back, not closed
+
+
+def test_open_source_of_samples_slices_them_as_they_are():
+    import torch
+
+    x = np.linspace(-1, 1, 10_001, dtype=np.float32)
+    source = media.open_source(x)
+    assert (source.kind, source.label, source.path) == ("samples", "<samples>", None)
+    chunks = list(source.chunks(4000))
+    assert [c.shape[0] for c in chunks] == [4000, 4000, 2001]
+    assert all(np.shares_memory(c, x) for c in chunks)  # views: nothing copied whole
+    assert np.array_equal(np.concatenate(chunks), x)
+    for tensor in (torch.from_numpy(x), torch.from_numpy(x).double(), torch.from_numpy(x).to(torch.bfloat16)):
+        got = _decoded(media.open_source(tensor), 3000)
+        assert got.dtype == np.float32 and np.array_equal(got, tensor.float().numpy())
+    assert list(media.open_source(np.zeros(0, np.float32)).chunks()) == []
+    with pytest.raises(ValueError, match="1-D"):
+        media.open_source(np.zeros((2, 100), np.float32))
+    with pytest.raises(ValueError, match="chunk_samples"):
+        source.chunks(0)
+
+
+def test_open_source_checks_the_input_at_once(tmp_path):
+    with pytest.raises(MediaError, match="no such file"):
+        media.open_source(tmp_path / "missing.flac")
+    with pytest.raises(MediaError, match="is a directory"):
+        media.open_source(tmp_path)
+    with pytest.raises(MediaError, match="out of range"):
+        media.open_source(data("tone.mp3"), stream_index=1)
+    with pytest.raises(MediaError, match="^stdin: not a media file"):  # spooled, named as given
+        media.open_source(Pipe(b"two lines of\nplain text\n", name="stdin"))
+    closed = open(data("tone.mp3"), "rb")
+    closed.close()
+    with pytest.raises(MediaError, match="the file object is closed"):
+        media.open_source(closed)
+    with pytest.raises(TypeError, match="not int"):
+        media.open_source(12345)  # type: ignore[arg-type]
+    source = media.open_source(data("two_audio.mkv"), stream_index=1)
+    assert media.open_source(source, stream_index=1) is source
+    with pytest.raises(ValueError, match="opened for audio stream 1, not 0"):
+        media.open_source(source, stream_index=0)
+
+
+# ------------------------------------------------------------------------------------------
 # bad input: one MediaError, "<path>: <problem>", never an av exception
 
 BAD = [
@@ -355,7 +424,7 @@ def _check_media_error(exc: MediaError, path: str, words: str) -> None:
     assert len(text) < len(path) + 120
     assert not isinstance(exc, av.error.FFmpegError)
     assert exc.path == path
-    assert exc.exit_code == EXIT_INPUT
+    assert exit_code_for(exc) == EXIT_INPUT  # what the command line exits with
 
 
 @pytest.mark.parametrize("name,words,chained", BAD, ids=[b[0] or "directory" for b in BAD])

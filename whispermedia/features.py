@@ -1,8 +1,9 @@
-"""Whisper's audio front end: constants, the mel filter bank, padding and log-mel features.
+"""Whisper's audio front end: the mel filter bank, padding and log-mel features.
 
 Same names and call shapes as openai-whisper's ``whisper.audio`` (``log_mel_spectrogram``,
 ``pad_or_trim``, ``mel_filters``, ``N_FRAMES`` ...) so code can switch imports; the numbers
-come from :mod:`whispermedia.ops` (the fused compiled op, or its pure-torch reference).
+come from :mod:`whispermedia.ops` (the fused compiled op, or its pure-torch reference), the
+constants from :mod:`whispermedia.constants` (re-exported here).
 :class:`MelWindows` gives the same frames for long inputs window by window, with memory
 bounded by the window (two passes over the input; docs/ops.md).
 """
@@ -11,19 +12,20 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import stat
-import tempfile
-from typing import TYPE_CHECKING, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, TypeVar, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from whispermedia import ops
+from whispermedia.constants import (CHUNK_LENGTH, FRAMES_PER_SECOND, HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES,
+                                    N_SAMPLES_PER_TOKEN, SAMPLE_RATE, TOKENS_PER_SECOND, exact_div)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from whispermedia.media import AudioSource
 
 __all__ = [
     "SAMPLE_RATE",
@@ -41,24 +43,6 @@ __all__ = [
     "log_mel_spectrogram",
     "MelWindows",
 ]
-
-
-def exact_div(x: int, y: int) -> int:
-    """``x // y``, refusing a remainder (the constants below must divide evenly)."""
-    if x % y:
-        raise ValueError(f"{x} is not divisible by {y}")
-    return x // y
-
-
-SAMPLE_RATE = 16000  # Hz
-N_FFT = 400  # samples per STFT window (25 ms)
-HOP_LENGTH = 160  # samples between frames (10 ms)
-CHUNK_LENGTH = 30  # seconds per model window
-N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000 samples per window
-N_FRAMES = exact_div(N_SAMPLES, HOP_LENGTH)  # 3000 mel frames per window
-N_SAMPLES_PER_TOKEN = HOP_LENGTH * 2  # the encoder's stride-2 convolution: one audio token per 2 frames
-FRAMES_PER_SECOND = exact_div(SAMPLE_RATE, HOP_LENGTH)  # 100 frames (10 ms each)
-TOKENS_PER_SECOND = exact_div(SAMPLE_RATE, N_SAMPLES_PER_TOKEN)  # 50 audio tokens (20 ms each)
 
 # Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz at 200/3 Hz per mel,
 # logarithmic above with 27 mels per factor 6.4 in frequency.
@@ -195,8 +179,8 @@ class _Cursor:
 
     lookback = N_SAMPLES  # a window may start up to 30 s before the previous one
 
-    def __init__(self, open_chunks, padding: int):
-        self._open_chunks = open_chunks  # () -> iterator of float32 numpy chunks of the input
+    def __init__(self, open_chunks: Callable[[], Iterator[np.ndarray]], padding: int):
+        self._open_chunks = open_chunks  # () -> a new iterator of the input's float32 samples
         self._padding = padding
         self._it = None
         self.n_content: Optional[int] = None  # samples of the input, once the decoder has ended
@@ -252,20 +236,6 @@ class _Cursor:
             self._it = None
 
 
-class _Spooled:
-    """A pipe's bytes copied once to an anonymous temporary file, so it can be read twice."""
-
-    def __init__(self, read_from, label: str):
-        self.file = tempfile.TemporaryFile(prefix="wm-spool-")
-        try:
-            shutil.copyfileobj(read_from, self.file, 1 << 20)
-            self.file.seek(0)
-            self.file.raw.name = label  # what media errors call the input
-        except BaseException:
-            self.file.close()
-            raise
-
-
 class MelWindows:
     """Whisper log-mel frames of a long input, computed window by window.
 
@@ -289,16 +259,19 @@ class MelWindows:
     pads. A frame's numbers depend only on its samples, and the clamp is one float32
     ``maximum`` with the same bound, so the frames equal those of the whole-input call.
 
-    source: a media path or binary file object (decoded with
-        :func:`whispermedia.media.iter_audio_chunks`), or 16 kHz mono samples (np.ndarray or
-        torch.Tensor, shape = (n_samples,)). A source that cannot be read twice (a pipe, a
-        FIFO path, a non-seekable file object) is first copied as it is, compressed, to an
-        anonymous temporary file (deleted on ``close()``), which is then read twice: memory
-        stays bounded, at the cost of disk space the size of the input file.
+    source: a :class:`whispermedia.media.AudioSource`, or anything
+        :func:`whispermedia.media.open_source` takes (a media path or binary file object, or
+        16 kHz mono samples: np.ndarray or torch.Tensor, shape = (n_samples,)), which is
+        opened with it. A source that cannot be read twice (a pipe, a FIFO path, a
+        non-seekable file object) is spooled by the media layer to a temporary file, read
+        twice: memory stays bounded, at the cost of disk space the size of the input file.
+        ``close()`` closes a source opened here (deleting a spool); an AudioSource passed in
+        stays its caller's to close.
     n_mels: 80, or 128 for large-v3 and turbo.
     padding: zero samples appended after the input (N_SAMPLES, as transcription pads).
     stream_index: which audio stream of a media file (0-based among audio streams).
-    device: where the frames are computed and returned (CPU by default).
+    device: where the frames are computed and returned (CPU by default; a tensor's device
+        when ``source`` is a tensor).
 
     Windows are cheapest in non-decreasing ``seek`` order (the transcription loop's): the
     decoder runs forward and keeps the last 30 s before the latest window's start as well (a
@@ -314,69 +287,26 @@ class MelWindows:
 
     def __init__(self, source, n_mels: int = 80, *, padding: int = N_SAMPLES, stream_index: Optional[int] = None,
                  device: Union[str, torch.device, None] = None):
+        from whispermedia.media import AudioSource, open_source  # deferred: the media layer pulls in PyAV
+
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
         self.n_mels = int(n_mels)
         self.padding = int(padding)
-        self._spool: Optional[_Spooled] = None
+        if device is None and torch.is_tensor(source):
+            device = source.device
+        self.device = torch.device(device if device is not None else "cpu")
+        self._owns_source = not isinstance(source, AudioSource)
+        self.source: Optional[AudioSource] = None
         self._cursor: Optional[_Cursor] = None
         try:
-            self._open(source, stream_index, device)
+            self.source = open_source(source, stream_index)  # opened and checked: a bad input fails here
+            self._filters = mel_filters(self.n_mels, self.device)
+            self._cursor = _Cursor(self.source.chunks, self.padding)
             self._scan()
         except BaseException:
             self.close()
             raise
-
-    def _open(self, source, stream_index: Optional[int], device) -> None:
-        if isinstance(source, (np.ndarray, torch.Tensor)):
-            array = source.detach().cpu().numpy() if torch.is_tensor(source) else source
-            if array.ndim != 1:
-                raise ValueError(f"audio must be 1-D samples, got shape {tuple(array.shape)}")
-            array = np.ascontiguousarray(array, dtype=np.float32)
-            self.device = torch.device(device) if device is not None else (
-                source.device if torch.is_tensor(source) else torch.device("cpu"))
-
-            def open_chunks():
-                for i in range(0, array.shape[0], N_SAMPLES):
-                    yield array[i:i + N_SAMPLES]
-        else:
-            from whispermedia.media import iter_audio_chunks  # deferred: the media layer pulls in PyAV
-
-            self.device = torch.device(device if device is not None else "cpu")
-            source = self._rereadable(source)
-
-            def open_chunks():
-                return iter_audio_chunks(source, stream_index=stream_index, chunk_samples=N_SAMPLES)
-
-            open_chunks().close()  # open and check the input now: a bad file fails here
-        self._filters = mel_filters(self.n_mels, self.device)
-        self._cursor = _Cursor(open_chunks, self.padding)
-
-    def _rereadable(self, source):
-        """``source`` itself if it can be read twice, else a temporary copy of its bytes."""
-        if isinstance(source, (str, bytes, os.PathLike)):
-            path = os.fsdecode(os.fspath(source))
-            try:
-                st = os.stat(path)
-            except (OSError, ValueError):
-                return source  # the media layer reports it
-            if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                return source
-            with open(path, "rb") as f:  # a FIFO, /dev/stdin, a character device
-                self._spool = _Spooled(f, path)
-            return self._spool.file
-        seekable = getattr(source, "seekable", None)
-        try:
-            if callable(seekable) and seekable():
-                source.tell()
-                return source
-        except (OSError, ValueError, AttributeError):
-            pass
-        if not callable(getattr(source, "read", None)):
-            return source  # the media layer raises its TypeError
-        name = getattr(source, "name", None)
-        self._spool = _Spooled(source, name if isinstance(name, str) and name else "<file object>")
-        return self._spool.file
 
     def _frames(self, f0: int, f1: int, maximum: Optional[float]) -> torch.Tensor:
         """Frames [f0, f1) of the padded input from the samples around them, normalised with
@@ -448,12 +378,11 @@ class MelWindows:
         return (self.n_mels, self.n_frames)
 
     def close(self) -> None:
-        """Stop the decoder and delete the temporary copy of a pipe (if any)."""
+        """Stop the decoder, and close the source if it was opened here (deleting a spool)."""
         if self._cursor is not None:
             self._cursor.close()
-        if self._spool is not None:
-            self._spool.file.close()
-            self._spool = None
+        if self.source is not None and self._owns_source:
+            self.source.close()
 
     def __enter__(self) -> "MelWindows":
         return self

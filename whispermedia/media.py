@@ -8,6 +8,8 @@ sound track in MKV, ...
 - :func:`load_audio` decodes one audio stream into a single 1-D float32 array in [-1, 1].
 - :func:`iter_audio_chunks` yields the same samples in fixed-size pieces while decoding, for
   long inputs; the pieces concatenated are exactly what :func:`load_audio` returns.
+- :func:`open_source` decides once what an input is (path, file object, pipe, samples): its
+  :class:`AudioSource` decodes it from the start as often as asked (features, voice activity).
 
 Decoding is incremental: packets are read from the file as they are needed, never the whole
 compressed file at once, and the other streams' packets (video...) are discarded by the
@@ -20,8 +22,8 @@ sample counts are equal and the values differ by at most the int16 step (tests/t
 If the stream changes sample rate or layout part-way, the resampler is flushed and rebuilt.
 
 Sources: a path (``str``, ``bytes`` or ``os.PathLike``) or a binary file object. A seekable
-file object is read from its start, and its position is put back afterwards; it is never
-closed. A non-seekable one (a pipe) is read from where it is.
+file object is read from its start, its position put back afterwards, and never closed; a
+non-seekable one (a pipe) is read from where it is (:func:`open_source` spools it instead).
 
 Errors. Every failure to read an input is a :class:`~whispermedia.errors.MediaError` whose text
 is one line, ``"<path>: <problem>"``, naming the problem in a few words: ``no such file``, ``is
@@ -61,25 +63,29 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import stat
-from dataclasses import dataclass
-from typing import IO, Iterator, List, Optional, Tuple, Union
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import IO, Any, Iterator, List, Literal, Optional, Tuple, Union
 
 import av
 import numpy as np
 
+from whispermedia.constants import N_SAMPLES, SAMPLE_RATE
 from whispermedia.errors import MediaError
 
 __all__ = [
     "SAMPLE_RATE",
     "AudioStreamInfo",
     "MediaInfo",
+    "AudioSource",
+    "open_source",
     "probe",
     "load_audio",
     "iter_audio_chunks",
 ]
-
-SAMPLE_RATE = 16000
 
 Source = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, IO[bytes]]
 
@@ -249,17 +255,7 @@ def _check_source(
     """
     if isinstance(source, (str, bytes, os.PathLike)):
         path = os.fsdecode(os.fspath(source))
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise MediaError("no such file", path) from None
-        except NotADirectoryError:
-            raise MediaError("no such file (a parent in the path is not a directory)", path) from None
-        except PermissionError:
-            raise MediaError("permission denied", path) from None
-        except (OSError, ValueError) as exc:  # ValueError: embedded NUL byte
-            why = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-            raise MediaError(f"cannot access the file ({why[:1].lower() + why[1:]})", path) from exc
+        st = _stat_path(path)
         if stat.S_ISDIR(st.st_mode):
             raise MediaError("is a directory, not a media file", path)
         if stat.S_ISREG(st.st_mode):
@@ -271,28 +267,59 @@ def _check_source(
         return path, None, None, None
 
     if callable(getattr(source, "read", None)):
-        name = getattr(source, "name", None)
-        label = name if isinstance(name, str) and name else "<file object>"
+        label = _file_label(source)
         if getattr(source, "closed", False):
             raise MediaError("the file object is closed", label)
-        restore = size = None
-        seekable = getattr(source, "seekable", None)
-        try:
-            if seekable is None or seekable():
-                restore = source.tell()
+        restore = _position(source)
+        size = None
+        if restore is not None:
+            try:
                 size = source.seek(0, os.SEEK_END)
                 source.seek(0)
-                if size == 0:
-                    source.seek(restore)
-                    raise MediaError("empty file (0 bytes)", label)
-        except (OSError, ValueError, AttributeError):
-            restore = size = None  # not really seekable: PyAV reads it as a stream from where it is
+            except (OSError, ValueError, AttributeError):
+                restore = size = None  # not really seekable: PyAV reads it as a stream from where it is
+        if size == 0:
+            source.seek(restore)
+            raise MediaError("empty file (0 bytes)", label)
         return label, source, restore, size
 
     raise TypeError(
         "source must be a path (str or os.PathLike) or a binary file object, "
         f"not {type(source).__name__}"
     )
+
+
+def _stat_path(path: str) -> os.stat_result:
+    """``os.stat(path)``, its failures as MediaErrors that name the path."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise MediaError("no such file", path) from None
+    except NotADirectoryError:
+        raise MediaError("no such file (a parent in the path is not a directory)", path) from None
+    except PermissionError:
+        raise MediaError("permission denied", path) from None
+    except (OSError, ValueError) as exc:  # ValueError: embedded NUL byte
+        why = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+        raise MediaError(f"cannot access the file ({why[:1].lower() + why[1:]})", path) from exc
+
+
+def _file_label(fileobj: IO[bytes]) -> str:
+    """What messages call a file object: its ``name`` when it has a usable one."""
+    name = getattr(fileobj, "name", None)
+    return name if isinstance(name, str) and name else "<file object>"
+
+
+def _position(fileobj: IO[bytes]) -> Optional[int]:
+    """The file object's position when it can seek back (so it can be read again from its
+    start), else None: a pipe, a socket, or an object that only claims to seek."""
+    seekable = getattr(fileobj, "seekable", None)
+    try:
+        if seekable is None or seekable():
+            return fileobj.tell()
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
 
 
 def _sniff(head: bytes) -> Optional[str]:
@@ -455,7 +482,7 @@ def iter_audio_chunks(
     *,
     stream_index: Optional[int] = None,
     sample_rate: int = SAMPLE_RATE,
-    chunk_samples: int = 480000,
+    chunk_samples: int = N_SAMPLES,
 ) -> Iterator[np.ndarray]:
     """Decode like :func:`load_audio`, yielding 1-D float32 chunks as the decoding goes.
 
@@ -475,6 +502,133 @@ def iter_audio_chunks(
     pieces = _decode(source, stream_index, sample_rate, min(chunk_samples, _BLOCK))
     next(pieces)  # run the opening and checks now: the generator stops at its first yield
     return _rechunk(pieces, chunk_samples)
+
+
+# --------------------------------------------------------------------------------------------
+# sources: any audio input, its kind decided once
+
+
+@dataclass(frozen=True, eq=False)
+class AudioSource:
+    """One audio input, opened and checked by :func:`open_source`, that can be decoded from its
+    start any number of times (``chunks()``). ``kind`` says what it is, decided once:
+
+    - ``"path"``: a regular file, decoded by path each time;
+    - ``"file"``: a seekable binary file object, decoded from its start each time, its position
+      put back afterwards; never closed here;
+    - ``"spool"``: an input readable only once (a pipe, a FIFO path, ``/dev/stdin``, a
+      non-seekable file object), copied as it is (compressed) to an anonymous temporary file
+      that every decode reads: memory stays bounded, disk space is the input's size;
+    - ``"samples"``: 16 kHz mono float32 samples in memory, shape = (n_samples,), sliced as
+      they are (nothing is copied whole).
+
+    ``label`` is what errors call the input (the path, the file object's ``name`` or ``<file
+    object>``, even for a spooled copy; ``<samples>``). ``path`` is the file-system path the
+    input was given as (a spooled FIFO's too), None otherwise. ``stream_index`` is the audio
+    stream decoded (0-based among audio streams, None for the first; unused for samples).
+    """
+
+    kind: Literal["path", "file", "spool", "samples"]
+    label: str
+    path: Optional[str]
+    stream_index: Optional[int]
+    _data: Any = field(repr=False)  # the path, the file object, the temporary copy, or the samples
+
+    def chunks(self, chunk_samples: int = N_SAMPLES) -> Iterator[np.ndarray]:
+        """A new decode from the start, as :func:`iter_audio_chunks` yields it (views of the
+        array for samples): opening errors come from this call, decoding errors from the
+        iteration."""
+        if isinstance(chunk_samples, bool) or not isinstance(chunk_samples, int) or chunk_samples <= 0:
+            raise ValueError(f"chunk_samples must be a positive int, got {chunk_samples!r}")
+        if self.kind == "samples":
+            return (self._data[i:i + chunk_samples] for i in range(0, self._data.shape[0], chunk_samples))
+        return iter_audio_chunks(self._data, stream_index=self.stream_index, chunk_samples=chunk_samples)
+
+    def close(self) -> None:
+        """Delete a spooled input's temporary copy (a caller's file object stays open)."""
+        if self.kind == "spool":
+            self._data.close()
+
+    def __enter__(self) -> "AudioSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_source(audio: Union[Source, np.ndarray, Any, AudioSource],
+                stream_index: Optional[int] = None) -> AudioSource:
+    """``audio`` as an :class:`AudioSource`: the one place that decides what an input is.
+
+    ``audio``: a path (str, bytes, os.PathLike), a binary file object, 16 kHz mono samples (a
+    1-D np.ndarray or torch.Tensor, as float32 on the CPU), or an AudioSource (returned as it
+    is). ``stream_index``: the audio stream of a media input (0-based; None: the first).
+
+    A media input is opened and its stream selected now: a missing file, a file that is not
+    media or an out-of-range ``stream_index`` raises :class:`MediaError` here (for a spooled
+    input too, naming the original). Samples that are not 1-D are a ValueError; anything else
+    is a TypeError.
+    """
+    if isinstance(audio, AudioSource):
+        if stream_index not in (None, audio.stream_index):
+            raise ValueError(f"{audio.label}: opened for audio stream {audio.stream_index}, not {stream_index}")
+        return audio
+    if isinstance(audio, np.ndarray) or _is_tensor(audio):
+        return AudioSource("samples", "<samples>", None, stream_index, _float_samples(audio))
+    if isinstance(audio, (str, bytes, os.PathLike)):
+        path = os.fsdecode(os.fspath(audio))
+        mode = _stat_path(path).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a directory: the check below says so
+            source = AudioSource("path", path, path, stream_index, path)
+        else:  # a FIFO, /dev/stdin, a character device: readable once
+            with open(path, "rb") as f:
+                source = AudioSource("spool", path, path, stream_index, _spool(f, path))
+    elif callable(getattr(audio, "read", None)):
+        label = _file_label(audio)
+        if getattr(audio, "closed", False):
+            raise MediaError("the file object is closed", label)
+        if _position(audio) is not None:
+            source = AudioSource("file", label, None, stream_index, audio)
+        else:
+            source = AudioSource("spool", label, None, stream_index, _spool(audio, label))
+    else:
+        raise TypeError("audio must be a path (str or os.PathLike), a binary file object, or 1-D 16 kHz "
+                        f"samples (np.ndarray or torch.Tensor), not {type(audio).__name__}")
+    try:
+        source.chunks().close()  # open and check it now: a bad input fails here, not at its first read
+    except BaseException:
+        source.close()
+        raise
+    return source
+
+
+def _is_tensor(obj: object) -> bool:
+    # a tensor can only exist once torch is imported, and this module never imports it itself
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _float_samples(audio: Any) -> np.ndarray:
+    """A 1-D float32 contiguous CPU array of the samples (the array itself when it already is)."""
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be 1-D samples, got shape {tuple(audio.shape)}")
+    if _is_tensor(audio):
+        audio = audio.detach().cpu().float().numpy()  # .float(): numpy has no bfloat16
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _spool(read_from: IO[bytes], label: str) -> IO[bytes]:
+    """``read_from``'s bytes, copied once to an anonymous temporary file (deleted when closed)
+    that media errors call ``label``."""
+    copy = tempfile.TemporaryFile(prefix="wm-spool-")
+    try:
+        shutil.copyfileobj(read_from, copy, 1 << 20)
+        copy.seek(0)
+        copy.raw.name = label  # what _check_source (so every MediaError) calls the input
+    except BaseException:
+        copy.close()
+        raise
+    return copy
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-SAMPLE_RATE = 16000
+from whispermedia.constants import SAMPLE_RATE
 
 
 _PHRASE = 33_601  # samples synthesised once (2.1 s, odd so repeats do not align with hops)
