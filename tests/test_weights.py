@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 
 import pytest
@@ -52,6 +53,29 @@ def test_ct2_model_bin(tmp_path, n_mels, n_vocab, split):
     assert ckpt.alignment_heads == ((1, 0), (1, 1))
     # stored as float16, so equal up to float16 rounding; the key projections have no bias
     _same_state(ckpt.state_dict, {k: v.half() for k, v in sd.items()})
+
+
+@pytest.mark.parametrize("fmt,suppress_key", [("ct2", "suppress_ids"), ("hf", "suppress_tokens")])
+def test_folder_formats_read_what_config_json_adds(tmp_path, fmt, suppress_key):
+    """Both folder formats take the alignment heads, the model's own suppressed tokens (under
+    each format's key) and the tokenizer.json beside the weights; absent, each is None."""
+    dims = tiny_dims(80, 51865)
+    sd = random_state_dict(dims)
+    folder = (write_ct2(tmp_path / fmt, dims, sd) if fmt == "ct2"
+              else write_hf(tmp_path / fmt, dims, sd, alignment_heads=[(1, 0), (1, 1)]))
+    ckpt = read_checkpoint(folder)
+    assert (ckpt.alignment_heads, ckpt.suppress_tokens, ckpt.tokenizer_json) == (((1, 0), (1, 1)), None, None)
+    assert ckpt.source == str(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config[suppress_key] = [1, 2, 7]
+    config.pop("alignment_heads")
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.json").write_text("{}")
+    ckpt = read_checkpoint(folder)
+    assert (ckpt.alignment_heads, ckpt.suppress_tokens, ckpt.tokenizer_json) == (None, (1, 2, 7), folder / "tokenizer.json")
+    other_key = {"suppress_ids": "suppress_tokens", "suppress_tokens": "suppress_ids"}[suppress_key]
+    (folder / "config.json").write_text(json.dumps({**config, suppress_key: [], other_key: [5]}))
+    assert read_checkpoint(folder).suppress_tokens is None  # the other format's key is not read
 
 
 def test_all_formats_give_the_same_model(tmp_path):

@@ -183,11 +183,20 @@ def load_ct2(folder: Path, model_files: Optional[Sequence[Path]] = None,
     files = list(model_files) if model_files else ct2_model_files(folder)
     if not files:
         raise ModelError("no model.bin (or model.bin.part*) in the folder", str(folder))
+    variables = _read_ct2_whisper(folder, files, sha256)
+    dims = _ct2_dims(variables)
+    return _checkpoint(folder, dims, _ct2_state_dict(variables, dims), _read_json(folder / "config.json"),
+                       suppress_key="suppress_ids")
+
+
+def _read_ct2_whisper(folder: Path, files: Sequence[Path], sha256: Optional[Sequence[str]]) -> Dict[str, torch.Tensor]:
+    """The variables of the Whisper model stored in ``files`` (read as one stream), after the
+    pinned sums (if any) and the stream's end have been checked."""
     raw = _ConcatReader(files)
     reader = io.BufferedReader(raw, buffer_size=1 << 20)
     try:
         try:
-            spec, v = read_ct2_variables(reader, str(files[0]))
+            spec, variables = read_ct2_variables(reader, str(files[0]))
         except ModelError:
             if sha256:  # a damaged file: say which one, by its sum, rather than where parsing broke
                 reader.read()
@@ -203,89 +212,92 @@ def load_ct2(folder: Path, model_files: Optional[Sequence[Path]] = None,
         raise ModelError("trailing bytes after the model: are the parts complete and in order?", str(folder))
     if spec != "WhisperSpec":
         raise ModelError(f"not a Whisper model (CTranslate2 spec {spec!r})", str(folder))
+    return variables
 
-    n_audio_layer = 1 + max(int(m.group(1)) for k in v if (m := re.match(r"encoder/layer_(\d+)/", k)))
-    n_text_layer = 1 + max(int(m.group(1)) for k in v if (m := re.match(r"decoder/layer_(\d+)/", k)))
-    conv1 = v["encoder/conv1/weight"]
-    emb = v["decoder/embeddings/weight"]
-    dims = ModelDimensions(
+
+def _ct2_layers(v: Dict[str, torch.Tensor], stack: str) -> int:
+    return 1 + max(int(m.group(1)) for k in v if (m := re.match(rf"{stack}/layer_(\d+)/", k)))
+
+
+def _ct2_dims(v: Dict[str, torch.Tensor]) -> ModelDimensions:
+    conv1 = v["encoder/conv1/weight"]  # [n_audio_state, n_mels, 3]
+    emb = v["decoder/embeddings/weight"]  # [n_vocab, n_text_state]
+    return ModelDimensions(
         n_mels=conv1.shape[1],
         n_audio_ctx=v["encoder/position_encodings/encodings"].shape[0],
         n_audio_state=conv1.shape[0],
         n_audio_head=_ct2_scalar(v, "encoder/num_heads"),
-        n_audio_layer=n_audio_layer,
+        n_audio_layer=_ct2_layers(v, "encoder"),
         n_vocab=emb.shape[0],
         n_text_ctx=v["decoder/position_encodings/encodings"].shape[0],
         n_text_state=emb.shape[1],
         n_text_head=_ct2_scalar(v, "decoder/num_heads"),
-        n_text_layer=n_text_layer,
+        n_text_layer=_ct2_layers(v, "decoder"),
     )
+
+
+def _ct2_state_dict(v: Dict[str, torch.Tensor], dims: ModelDimensions) -> Dict[str, torch.Tensor]:
+    """CTranslate2's variables under openai-whisper's state-dict names (the same tensors)."""
     sd: Dict[str, torch.Tensor] = {
-        "encoder.conv1.weight": conv1,
+        "encoder.conv1.weight": v["encoder/conv1/weight"],
         "encoder.conv1.bias": v["encoder/conv1/bias"],
         "encoder.conv2.weight": v["encoder/conv2/weight"],
         "encoder.conv2.bias": v["encoder/conv2/bias"],
         "encoder.positional_embedding": v["encoder/position_encodings/encodings"],
         "encoder.ln_post.weight": v["encoder/layer_norm/gamma"],
         "encoder.ln_post.bias": v["encoder/layer_norm/beta"],
-        "decoder.token_embedding.weight": emb,
+        "decoder.token_embedding.weight": v["decoder/embeddings/weight"],
         "decoder.positional_embedding": v["decoder/position_encodings/encodings"],
         "decoder.ln.weight": v["decoder/layer_norm/gamma"],
         "decoder.ln.bias": v["decoder/layer_norm/beta"],
     }
+    for i in range(dims.n_audio_layer):
+        sd.update(_ct2_block(v, f"encoder.blocks.{i}", f"encoder/layer_{i}", cross_attention=False))
+    for i in range(dims.n_text_layer):
+        sd.update(_ct2_block(v, f"decoder.blocks.{i}", f"decoder/layer_{i}", cross_attention=True))
+    return sd
 
-    def attention(dst: str, src: str, fused_qkv: bool) -> None:
-        w0, b0 = v[f"{src}/linear_0/weight"], v[f"{src}/linear_0/bias"]
-        if fused_qkv:  # self-attention: query, key, value stacked in one projection
-            (wq, wk, wv), (bq, _bk, bv) = w0.chunk(3), b0.chunk(3)
-            wo, bo = v[f"{src}/linear_1/weight"], v[f"{src}/linear_1/bias"]
-        else:  # cross-attention: query alone, then key and value stacked
-            wq, bq = w0, b0
-            (wk, wv), (_bk, bv) = v[f"{src}/linear_1/weight"].chunk(2), v[f"{src}/linear_1/bias"].chunk(2)
-            wo, bo = v[f"{src}/linear_2/weight"], v[f"{src}/linear_2/bias"]
-        # Whisper's key projection has no bias; CTranslate2 stores zeros in its place.
-        sd.update({
-            f"{dst}.query.weight": wq, f"{dst}.query.bias": bq,
-            f"{dst}.key.weight": wk,
-            f"{dst}.value.weight": wv, f"{dst}.value.bias": bv,
-            f"{dst}.out.weight": wo, f"{dst}.out.bias": bo,
-        })
 
-    def norm(dst: str, src: str) -> None:
-        sd[f"{dst}.weight"] = v[f"{src}/gamma"]
-        sd[f"{dst}.bias"] = v[f"{src}/beta"]
+def _ct2_block(v: Dict[str, torch.Tensor], dst: str, src: str, cross_attention: bool) -> Dict[str, torch.Tensor]:
+    """One residual block: self-attention, then (decoder blocks) cross-attention, then the MLP,
+    each with its layer norm."""
+    sd = {**_ct2_attention(v, f"{dst}.attn", f"{src}/self_attention", fused_qkv=True),
+          **_ct2_norm(v, f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")}
+    if cross_attention:
+        sd.update(_ct2_attention(v, f"{dst}.cross_attn", f"{src}/attention", fused_qkv=False))
+        sd.update(_ct2_norm(v, f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm"))
+    sd.update(_ct2_mlp(v, f"{dst}.mlp", f"{src}/ffn"))
+    sd.update(_ct2_norm(v, f"{dst}.mlp_ln", f"{src}/ffn/layer_norm"))
+    return sd
 
-    def mlp(dst: str, src: str) -> None:
-        sd[f"{dst}.0.weight"], sd[f"{dst}.0.bias"] = v[f"{src}/linear_0/weight"], v[f"{src}/linear_0/bias"]
-        sd[f"{dst}.2.weight"], sd[f"{dst}.2.bias"] = v[f"{src}/linear_1/weight"], v[f"{src}/linear_1/bias"]
 
-    for i in range(n_audio_layer):
-        src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        attention(f"{dst}.attn", f"{src}/self_attention", fused_qkv=True)
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
-        mlp(f"{dst}.mlp", f"{src}/ffn")
-        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
-    for i in range(n_text_layer):
-        src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        attention(f"{dst}.attn", f"{src}/self_attention", fused_qkv=True)
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
-        attention(f"{dst}.cross_attn", f"{src}/attention", fused_qkv=False)
-        norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
-        mlp(f"{dst}.mlp", f"{src}/ffn")
-        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+def _ct2_attention(v: Dict[str, torch.Tensor], dst: str, src: str, fused_qkv: bool) -> Dict[str, torch.Tensor]:
+    w0, b0 = v[f"{src}/linear_0/weight"], v[f"{src}/linear_0/bias"]
+    if fused_qkv:  # self-attention: query, key, value stacked in one projection
+        (wq, wk, wv), (bq, _bk, bv) = w0.chunk(3), b0.chunk(3)
+        wo, bo = v[f"{src}/linear_1/weight"], v[f"{src}/linear_1/bias"]
+    else:  # cross-attention: query alone, then key and value stacked
+        wq, bq = w0, b0
+        (wk, wv), (_bk, bv) = v[f"{src}/linear_1/weight"].chunk(2), v[f"{src}/linear_1/bias"].chunk(2)
+        wo, bo = v[f"{src}/linear_2/weight"], v[f"{src}/linear_2/bias"]
+    # Whisper's key projection has no bias; CTranslate2 stores zeros in its place.
+    return {
+        f"{dst}.query.weight": wq, f"{dst}.query.bias": bq,
+        f"{dst}.key.weight": wk,
+        f"{dst}.value.weight": wv, f"{dst}.value.bias": bv,
+        f"{dst}.out.weight": wo, f"{dst}.out.bias": bo,
+    }
 
-    config = _read_json(folder / "config.json")
-    heads = config.get("alignment_heads")
-    suppress = config.get("suppress_ids")
-    tokenizer = folder / "tokenizer.json"
-    return Checkpoint(
-        dims=dims,
-        state_dict=sd,
-        alignment_heads=tuple(tuple(h) for h in heads) if heads else None,
-        suppress_tokens=tuple(suppress) if suppress else None,
-        tokenizer_json=tokenizer if tokenizer.is_file() else None,
-        source=str(folder),
-    )
+
+def _ct2_norm(v: Dict[str, torch.Tensor], dst: str, src: str) -> Dict[str, torch.Tensor]:
+    return {f"{dst}.weight": v[f"{src}/gamma"], f"{dst}.bias": v[f"{src}/beta"]}
+
+
+def _ct2_mlp(v: Dict[str, torch.Tensor], dst: str, src: str) -> Dict[str, torch.Tensor]:
+    return {
+        f"{dst}.0.weight": v[f"{src}/linear_0/weight"], f"{dst}.0.bias": v[f"{src}/linear_0/bias"],
+        f"{dst}.2.weight": v[f"{src}/linear_1/weight"], f"{dst}.2.bias": v[f"{src}/linear_1/bias"],
+    }
 
 
 # -- OpenAI .pt ----------------------------------------------------------------------------
@@ -378,11 +390,22 @@ def load_hf(folder: Path) -> Checkpoint:
         )
     except KeyError as e:
         raise ModelError(f"config.json lacks {e.args[0]!r}: not a Whisper config", str(folder)) from e
+    return _checkpoint(folder, dims, sd, config, suppress_key="suppress_tokens")
+
+
+# -- the folder formats' shared ending -----------------------------------------------------
+
+def _checkpoint(folder: Path, dims: ModelDimensions, state_dict: Dict[str, torch.Tensor], config: dict,
+                suppress_key: str) -> Checkpoint:
+    """A folder checkpoint with what its ``config.json`` adds: the alignment heads, the model's
+    own suppressed tokens (CTranslate2 calls them ``suppress_ids``, transformers
+    ``suppress_tokens``) and the ``tokenizer.json`` beside it, each None when absent."""
     heads = config.get("alignment_heads")
-    suppress = config.get("suppress_tokens")
+    suppress = config.get(suppress_key)
     tokenizer = folder / "tokenizer.json"
     return Checkpoint(
-        dims, sd,
+        dims=dims,
+        state_dict=state_dict,
         alignment_heads=tuple(tuple(h) for h in heads) if heads else None,
         suppress_tokens=tuple(suppress) if suppress else None,
         tokenizer_json=tokenizer if tokenizer.is_file() else None,
