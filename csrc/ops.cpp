@@ -14,6 +14,14 @@ TORCH_LIBRARY(whispermedia, m) {
   m.def(
       "kv_attention(Tensor q, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor k_new, Tensor v_new, "
       "Tensor seqlens, float scale) -> Tensor");
+
+  // CPU only, the decode step (a GPU runs float16 GEMMs and SDPA's flash kernels instead):
+  // y = x @ weight.T + bias in float32 from float16-stored weights: x [..., K], weight [N, K] -> [..., N]
+  m.def("linear_f16w(Tensor x, Tensor weight, Tensor? bias=None) -> Tensor");
+  // y = (x @ weight.T) * scale + bias in float32 from int8-stored weights with one scale per output row
+  m.def("linear_i8w(Tensor x, Tensor weight, Tensor scale, Tensor? bias=None) -> Tensor");
+  // softmax(scale * q @ k^T) @ v over the cached encoder K/V: q [A, H, G, D], k, v [A, H, S, D], float32
+  m.def("cross_attention(Tensor q, Tensor k, Tensor v, float scale) -> Tensor");
 }
 
 // `import whispermedia._C` only has to load this shared object so that the static

@@ -1,5 +1,6 @@
-// Argument validation shared by the CPU and CUDA entry points of every op, so that both
-// backends accept exactly the same inputs and fail with the same messages. Host only (ATen).
+// What the CPU and CUDA entry points of the fused ops share: the argument checks, so that both
+// backends accept exactly the same inputs and fail with the same messages, and the filling of
+// the kernels' parameter structs from the checked tensors. Host only (ATen).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -7,9 +8,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "common/attn_params.h"
 #include "common/checks.h"
+#include "common/fft_plan.h"
+#include "common/mel_params.h"
 
 namespace whispermedia {
 
@@ -40,6 +44,34 @@ inline LogMelSizes check_log_mel_args(const at::Tensor& audio, const at::Tensor&
               " samples)");
   const bool batched = audio.dim() == 2;
   return {batched ? audio.size(0) : 1, n_samples, n_fft, filters.size(0), n_samples / hop_length, batched};
+}
+
+// MelParams from the checked sizes, the contiguous audio rows x [B, N], the contiguous filters
+// and the output, for a backend whose kernel handles `frames_per_tile` frames per tile. The
+// caller adds its scratch (filter_bounds, tile_max, row_max) and keeps every tensor alive until
+// the kernel has run.
+inline MelParams make_mel_params(const LogMelSizes& sz, const at::Tensor& x, const at::Tensor& filters,
+                                 const at::Tensor& out, int64_t hop_length, int32_t frames_per_tile, bool normalize,
+                                 std::optional<double> maximum) {
+  MelParams p;
+  p.audio = x.data_ptr<float>();
+  p.filters = filters.data_ptr<float>();
+  p.out = out.data_ptr<float>();
+  p.batch = sz.batch;
+  p.n_samples = sz.n_samples;
+  p.audio_row_stride = x.stride(0);
+  p.n_frames = sz.n_frames;
+  p.n_tiles = (sz.n_frames + frames_per_tile - 1) / frames_per_tile;
+  p.n_fft = static_cast<int32_t>(sz.n_fft);
+  p.n_bins = static_cast<int32_t>(filters.size(1));
+  p.hop = static_cast<int32_t>(hop_length);
+  p.n_mels = static_cast<int32_t>(sz.n_mels);
+  p.frames_per_tile = frames_per_tile;
+  p.normalize = normalize ? 1 : 0;
+  p.use_given_max = maximum.has_value() ? 1 : 0;
+  p.given_max = maximum.has_value() ? static_cast<float>(*maximum) : 0.0f;
+  make_fft_plan(p.n_fft / 2, &p.plan);
+  return p;
 }
 
 struct KvAttnSizes {
@@ -85,6 +117,37 @@ inline Bthd strides_of(const at::Tensor& t) { return Bthd{t.stride(0), t.stride(
 // Read-only [B, T, H, D] inputs: any layout with a contiguous last dim is used in place.
 inline at::Tensor last_dim_contiguous(const at::Tensor& t) {
   return t.size(-1) <= 1 || t.stride(-1) == 1 ? t : t.contiguous();
+}
+
+// KvAttnParams from the checked sizes and tensors: q, k_new, v_new last-dim contiguous
+// (last_dim_contiguous), seqlens contiguous int32 on the op's device, out [B, Tq, H, D]. The
+// caller adds any backend scratch (CUDA's split-K) and keeps every tensor alive until the
+// kernel has run.
+inline KvAttnParams make_kv_attn_params(const KvAttnSizes& sz, const at::Tensor& q, const at::Tensor& k_cache,
+                                        const at::Tensor& v_cache, const at::Tensor& k_new, const at::Tensor& v_new,
+                                        const at::Tensor& seqlens, const at::Tensor& out, double scale) {
+  KvAttnParams p;
+  p.q = q.data_ptr();
+  p.k_cache = k_cache.data_ptr();
+  p.v_cache = v_cache.data_ptr();
+  p.k_new = k_new.data_ptr();
+  p.v_new = v_new.data_ptr();
+  p.out = out.data_ptr();
+  p.seqlens = seqlens.data_ptr<int32_t>();
+  p.q_stride = strides_of(q);
+  p.k_cache_stride = strides_of(k_cache);
+  p.v_cache_stride = strides_of(v_cache);
+  p.k_new_stride = strides_of(k_new);
+  p.v_new_stride = strides_of(v_new);
+  p.out_stride = strides_of(out);
+  p.batch = static_cast<int32_t>(sz.batch);
+  p.tq = static_cast<int32_t>(sz.tq);
+  p.tmax = static_cast<int32_t>(sz.tmax);
+  p.heads = static_cast<int32_t>(sz.heads);
+  p.head_dim = static_cast<int32_t>(sz.head_dim);
+  p.scale = static_cast<float>(scale);
+  p.dtype = attn_dtype(q.scalar_type());
+  return p;
 }
 
 }  // namespace whispermedia

@@ -14,7 +14,7 @@ On the CPU a decode step streams every decoder weight and the 51865-row token em
 memory for one or a few rows of activations, so bytes are its cost. ``Whisper.set_compute_type``
 lays the decoder out for that: with ``"float32"`` (the default) the decoder's weights are kept as
 float16 wherever that is exact (Whisper's released weights are float16) and multiplied in float32
-by ``whispermedia::linear_f16w``, which is a float32 matmul with the same weight values from half
+by ``ops.linear`` (the ``linear_f16w`` kernel), a float32 matmul with the same weight values from half
 the bytes; the self-attention's query/key/value are one fused matrix.
 """
 
@@ -41,52 +41,6 @@ class LayerNorm(nn.LayerNorm):
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type(x.dtype)
 
 
-# Up to this many rows of x the compact-weight kernels (memory-bound, one pass over the weights);
-# beyond, the BLAS GEMM on weights widened for the call (compute-bound: long prompts, 1500 audio
-# rows). Measured on a 2048 x 512 weight: the kernel wins up to 64 rows, the BLAS from 128.
-COMPACT_MAX_ROWS = 64
-
-
-def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, scale: Optional[Tensor] = None) -> Tensor:
-    """``x @ (weight * scale[:, None]).T + bias`` in x's dtype, whatever the weight is stored as.
-
-    float32 x on the CPU with float16 weights goes through ``whispermedia::linear_f16w`` (the
-    same float32 products, accumulated in float32), with int8 weights and per-row ``scale``
-    through ``whispermedia::linear_i8w``; other combinations widen the weight for the call.
-    """
-    if scale is None and weight.dtype == x.dtype:
-        return F.linear(x, weight, None if bias is None else bias.to(x.dtype))
-    if x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() <= COMPACT_MAX_ROWS * x.shape[-1]:
-        b = None if bias is None else bias.float()
-        if scale is None and weight.dtype == torch.float16 and ops.use_cpu_kernel("linear_f16w"):
-            return torch.ops.whispermedia.linear_f16w(x, weight, b)
-        if scale is not None and weight.dtype == torch.int8 and ops.use_cpu_kernel("linear_i8w"):
-            return torch.ops.whispermedia.linear_i8w(x, weight, scale.float(), b)
-    w = weight.to(x.dtype) if scale is None else weight.to(x.dtype) * scale.to(x.dtype)[:, None]
-    return F.linear(x, w, None if bias is None else bias.to(x.dtype))
-
-
-# Up to this many query rows per audio the cross-attention kernel (a one-token step: greedy,
-# 5 beams or 5 samples), where reading the K/V from memory is the cost; beyond (prompt steps:
-# rows x prompt tokens), SDPA, whose GEMM blocking wins once the arithmetic is (measured: 8 rows
-# from cache 1.5x slower than SDPA, 228 rows 1.7x; 5 rows inside a step 0.7 ms against 1.1 ms).
-CROSS_MAX_ROWS = 5
-
-
-def cross_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
-    """softmax(scale * q @ k^T) @ v over the cached encoder K/V: q [A, H, G, D] (the G rows of
-    each audio), k, v [A, H, S, D] -> [A, H, G, D].
-
-    float32 on the CPU with G <= ``CROSS_MAX_ROWS`` goes through ``whispermedia::cross_attention``
-    (K/V read once for all G rows: a 5-beam step spent 40% of its time in SDPA there);
-    otherwise SDPA.
-    """
-    if (q.dtype == torch.float32 and q.device.type == "cpu" and q.shape[2] <= CROSS_MAX_ROWS
-            and ops.use_cpu_kernel("cross_attention")):
-        return torch.ops.whispermedia.cross_attention(q, k, v, scale)
-    return F.scaled_dot_product_attention(q, k, v, scale=scale)
-
-
 class Linear(nn.Linear):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,7 +48,7 @@ class Linear(nn.Linear):
         self.register_buffer("weight_scale", None, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return linear(x, self.weight, self.bias, self.weight_scale)
+        return ops.linear(x, self.weight, self.bias, self.weight_scale)
 
 
 class Conv1d(nn.Conv1d):
@@ -120,7 +74,7 @@ class MultiHeadAttention(nn.Module):
         """Query, key and value of ``x`` [B, T, n_state], each [B, T, n_head, head_dim] (views)."""
         if self.qkv_weight is None:
             return tuple(self.split_heads(p(x)) for p in (self.query, self.key, self.value))
-        qkv = linear(x, self.qkv_weight, self.qkv_bias, self.qkv_scale)
+        qkv = ops.linear(x, self.qkv_weight, self.qkv_bias, self.qkv_scale)
         return qkv.view(*x.shape[:2], 3, self.n_head, -1).unbind(2)
 
     def fuse_qkv(self) -> None:
@@ -310,7 +264,7 @@ class TextDecoder(nn.Module):
             q = q.view(n_audio, group, n_new, n_head, head_dim).permute(0, 3, 1, 2, 4)
             q = q.reshape(n_audio, n_head, group * n_new, head_dim)
             if cross_qk is None:
-                a = cross_attention(q, cache.cross_k[i], cache.cross_v[i], scale)
+                a = ops.cross_attention(q, cache.cross_k[i], cache.cross_v[i], scale)
             else:
                 qk = (q @ cache.cross_k[i].transpose(-1, -2)).float() * scale
                 cross_qk.append(qk.reshape(n_audio, n_head, group, n_new, -1).transpose(1, 2)
@@ -324,7 +278,7 @@ class TextDecoder(nn.Module):
         if logits_at is not None:
             x = x[:, list(logits_at)]
         x = self.ln(x)
-        return linear(x, emb.weight, None, emb_scale).float()
+        return ops.linear(x, emb.weight, None, emb_scale).float()
 
 
 class Whisper(nn.Module):
@@ -399,7 +353,7 @@ class Whisper(nn.Module):
             encoder_dtype = self.dtype
         if ct.startswith("int8"):
             storage = "int8"
-        elif self.dtype == torch.float32 and self.device.type == "cpu" and ops.cpu_kernel_compiled("linear_f16w"):
+        elif self.dtype == torch.float32 and self.device.type == "cpu" and ops.has_kernel("linear_f16w", "cpu"):
             storage = "float16"
         else:
             storage = None

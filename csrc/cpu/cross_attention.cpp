@@ -12,8 +12,9 @@
 // 768 KB of K/V per head come from memory once whatever G is.
 //
 // CPU only, like linear_f16w (csrc/cpu/linear_lowp.cpp): a GPU runs SDPA's flash kernels,
-// which already read the K/V once. Schema, CPU kernel and Meta kernel live here; the
-// reference is F.scaled_dot_product_attention (whispermedia/model.py falls back to it).
+// which already read the K/V once. The schema is in csrc/ops.cpp, the fake kernel in
+// whispermedia/ops/_fake.py, the reference (SDPA, also the fallback) in
+// whispermedia/ops/reference.py, and whispermedia.ops.cross_attention decides when to call it.
 #include "cpu/simd.h"  // first: see the note there on -Wpsabi
 
 #include <ATen/Parallel.h>
@@ -224,19 +225,7 @@ at::Tensor cross_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
   return out;
 }
 
-at::Tensor cross_attention_meta(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double) {
-  check_args(q, k, v);
-  return at::empty(q.sizes(), q.options());
-}
-
 }  // namespace
 }  // namespace whispermedia
 
-TORCH_LIBRARY_FRAGMENT(whispermedia, m) {
-  // softmax(scale * q @ k^T) @ v; q [A, H, G, D], k, v [A, H, S, D], float32
-  m.def("cross_attention(Tensor q, Tensor k, Tensor v, float scale) -> Tensor");
-}
-
 TORCH_LIBRARY_IMPL(whispermedia, CPU, m) { m.impl("cross_attention", &whispermedia::cross_attention_cpu); }
-
-TORCH_LIBRARY_IMPL(whispermedia, Meta, m) { m.impl("cross_attention", &whispermedia::cross_attention_meta); }

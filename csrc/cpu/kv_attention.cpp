@@ -207,29 +207,7 @@ at::Tensor kv_attention_cpu(const at::Tensor& q,        // [B, Tq, H, D]
   if (out.numel() == 0) return out;
   const at::Tensor qc = last_dim_contiguous(q), kn = last_dim_contiguous(k_new), vn = last_dim_contiguous(v_new);
 
-  KvAttnParams p;
-  p.q = qc.data_ptr();
-  p.k_cache = k_cache.data_ptr();
-  p.v_cache = v_cache.data_ptr();
-  p.k_new = kn.data_ptr();
-  p.v_new = vn.data_ptr();
-  p.out = out.data_ptr();
-  p.seqlens = len_ptr;
-  p.q_stride = strides_of(qc);
-  p.k_cache_stride = strides_of(k_cache);
-  p.v_cache_stride = strides_of(v_cache);
-  p.k_new_stride = strides_of(kn);
-  p.v_new_stride = strides_of(vn);
-  p.out_stride = strides_of(out);
-  p.batch = static_cast<int32_t>(B);
-  p.tq = static_cast<int32_t>(Tq);
-  p.tmax = static_cast<int32_t>(Tmax);
-  p.heads = static_cast<int32_t>(H);
-  p.head_dim = static_cast<int32_t>(D);
-  p.scale = static_cast<float>(scale);
-  p.dtype = attn_dtype(q.scalar_type());
-
-  kv_attention_cpu_kernel(p);
+  kv_attention_cpu_kernel(make_kv_attn_params(sz, qc, k_cache, v_cache, kn, vn, lens, out, scale));
   return out;
 }
 

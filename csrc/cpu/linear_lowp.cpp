@@ -12,9 +12,10 @@
 // int8 (compute type "int8") halves the bytes again and does round the weights. Either way x, the
 // products and the sums stay float32.
 //
-// CPU only (a GPU runs the model in float16 or bfloat16). The schemas are defined here, as a
-// fragment of the `whispermedia` library, beside their only kernels; the Meta kernels give shapes
-// for FakeTensor tracing.
+// CPU only (a GPU runs the model in float16 or bfloat16). The schemas are in csrc/ops.cpp, the
+// fake kernels in whispermedia/ops/_fake.py, the references (F.linear on the widened weight, also
+// the fallback) in whispermedia/ops/reference.py, and whispermedia.ops.linear decides when to call
+// these kernels (few rows of float32 activations).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -228,33 +229,9 @@ at::Tensor linear_i8w_cpu(const at::Tensor& x, const at::Tensor& weight, const a
   return run<int8_t>(x, weight, scale, bias);
 }
 
-at::Tensor linear_f16w_meta(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias) {
-  check_args(x, weight, at::kHalf, c10::nullopt, bias);
-  return at::empty(output_shape(x, weight), x.options());
-}
-
-at::Tensor linear_i8w_meta(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& scale,
-                           const c10::optional<at::Tensor>& bias) {
-  check_args(x, weight, at::kChar, scale, bias);
-  return at::empty(output_shape(x, weight), x.options());
-}
-
 }  // namespace whispermedia
-
-TORCH_LIBRARY_FRAGMENT(whispermedia, m) {
-  // y = x @ weight.T + bias: x [..., K] float32, weight [N, K] float16, bias [N] float32 -> [..., N] float32,
-  // float32 sums (a float32 linear on float16-valued weights, from half the bytes)
-  m.def("linear_f16w(Tensor x, Tensor weight, Tensor? bias=None) -> Tensor");
-  // y = (x @ weight.T) * scale + bias: weight [N, K] int8, scale [N] float32, otherwise as linear_f16w
-  m.def("linear_i8w(Tensor x, Tensor weight, Tensor scale, Tensor? bias=None) -> Tensor");
-}
 
 TORCH_LIBRARY_IMPL(whispermedia, CPU, m) {
   m.impl("linear_f16w", &whispermedia::linear_f16w_cpu);
   m.impl("linear_i8w", &whispermedia::linear_i8w_cpu);
-}
-
-TORCH_LIBRARY_IMPL(whispermedia, Meta, m) {
-  m.impl("linear_f16w", &whispermedia::linear_f16w_meta);
-  m.impl("linear_i8w", &whispermedia::linear_i8w_meta);
 }

@@ -353,25 +353,8 @@ at::Tensor log_mel_cpu(const at::Tensor& audio, const at::Tensor& filters, int64
     bounds[2 * mel + 1] = static_cast<int32_t>(hi);
   }
 
-  MelParams p;
-  p.audio = x.data_ptr<float>();
-  p.filters = f;
+  MelParams p = make_mel_params(sz, x, fb, out, hop_length, /*frames_per_tile=*/kLanes, normalize, maximum);
   p.filter_bounds = bounds.data();
-  p.out = out.data_ptr<float>();
-  p.batch = batch;
-  p.n_samples = sz.n_samples;
-  p.audio_row_stride = x.stride(0);
-  p.n_frames = n_frames;
-  p.frames_per_tile = kLanes;
-  p.n_tiles = (n_frames + kLanes - 1) / kLanes;
-  p.n_fft = static_cast<int32_t>(sz.n_fft);
-  p.n_bins = static_cast<int32_t>(fb.size(1));
-  p.hop = static_cast<int32_t>(hop_length);
-  p.n_mels = static_cast<int32_t>(n_mels);
-  p.normalize = normalize ? 1 : 0;
-  p.use_given_max = maximum.has_value() ? 1 : 0;
-  p.given_max = maximum.has_value() ? static_cast<float>(*maximum) : 0.0f;
-  make_fft_plan(p.n_fft / 2, &p.plan);
   std::vector<float> tile_max(batch * p.n_tiles), row_max(batch);
   p.tile_max = tile_max.data();
   p.row_max = row_max.data();

@@ -1,7 +1,7 @@
 // ATen entry points of the CUDA kernels: the only CUDA-side file that sees ATen. Each entry
-// checks its arguments (shared with the CPU entry, see ops.h), guards the device, allocates
-// outputs and scratch with the caching allocator, fills the POD params and launches on the
-// current stream. Compiled only in CUDA builds.
+// checks its arguments and fills the POD params as the CPU entry does (the shared helpers in
+// ops.h), guards the device, allocates outputs and scratch with the caching allocator and
+// launches on the current stream. Compiled only in CUDA builds.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
@@ -35,33 +35,14 @@ at::Tensor log_mel_cuda(const at::Tensor& audio,    // [B, N] or [N] float32
                               : at::empty({sz.n_mels, sz.n_frames}, x.options());
   if (out.numel() == 0) return out;
 
-  const int64_t n_tiles = (sz.n_frames + frames_per_block - 1) / frames_per_block;
+  MelParams p = make_mel_params(sz, x, fb, out, hop_length, frames_per_block, normalize, maximum);
   // Scratch is freed when this returns but stays reserved for this stream by the caching
   // allocator until the kernels queued on it have run.
   at::Tensor bounds = at::empty({sz.n_mels, 2}, x.options().dtype(at::kInt));
-  at::Tensor maxima = at::empty({sz.batch * n_tiles + sz.batch}, x.options());
-
-  MelParams p;
-  p.audio = x.data_ptr<float>();
-  p.filters = fb.data_ptr<float>();
+  at::Tensor maxima = at::empty({sz.batch * p.n_tiles + sz.batch}, x.options());
   p.filter_bounds = bounds.data_ptr<int32_t>();
-  p.out = out.data_ptr<float>();
   p.tile_max = maxima.data_ptr<float>();
-  p.row_max = p.tile_max + sz.batch * n_tiles;
-  p.batch = sz.batch;
-  p.n_samples = sz.n_samples;
-  p.audio_row_stride = x.stride(0);
-  p.n_frames = sz.n_frames;
-  p.n_tiles = n_tiles;
-  p.n_fft = static_cast<int32_t>(sz.n_fft);
-  p.n_bins = static_cast<int32_t>(fb.size(1));
-  p.hop = static_cast<int32_t>(hop_length);
-  p.n_mels = static_cast<int32_t>(sz.n_mels);
-  p.frames_per_tile = frames_per_block;
-  p.normalize = normalize ? 1 : 0;
-  p.use_given_max = maximum.has_value() ? 1 : 0;
-  p.given_max = maximum.has_value() ? static_cast<float>(*maximum) : 0.0f;
-  make_fft_plan(p.n_fft / 2, &p.plan);
+  p.row_max = p.tile_max + sz.batch * p.n_tiles;
 
   C10_CUDA_CHECK(launch_log_mel(p, c10::cuda::getCurrentCUDAStream()));
   return out;
@@ -97,27 +78,7 @@ at::Tensor kv_attention_cuda(const at::Tensor& q,        // [B, Tq, H, D]
   const at::Tensor lens = seqlens.contiguous();
   const at::Tensor qc = last_dim_contiguous(q), kn = last_dim_contiguous(k_new), vn = last_dim_contiguous(v_new);
 
-  KvAttnParams p;
-  p.q = qc.data_ptr();
-  p.k_cache = k_cache.data_ptr();
-  p.v_cache = v_cache.data_ptr();
-  p.k_new = kn.data_ptr();
-  p.v_new = vn.data_ptr();
-  p.out = out.data_ptr();
-  p.seqlens = lens.data_ptr<int32_t>();
-  p.q_stride = strides_of(qc);
-  p.k_cache_stride = strides_of(k_cache);
-  p.v_cache_stride = strides_of(v_cache);
-  p.k_new_stride = strides_of(kn);
-  p.v_new_stride = strides_of(vn);
-  p.out_stride = strides_of(out);
-  p.batch = static_cast<int32_t>(sz.batch);
-  p.tq = static_cast<int32_t>(sz.tq);
-  p.tmax = static_cast<int32_t>(sz.tmax);
-  p.heads = static_cast<int32_t>(sz.heads);
-  p.head_dim = static_cast<int32_t>(sz.head_dim);
-  p.scale = static_cast<float>(scale);
-  p.dtype = attn_dtype(q.scalar_type());
+  KvAttnParams p = make_kv_attn_params(sz, qc, k_cache, v_cache, kn, vn, lens, out, scale);
   kv_attention_cuda_plan(&p);
 
   at::Tensor partial;

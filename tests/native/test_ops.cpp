@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "harness.h"
@@ -28,6 +30,31 @@ at::Tensor kv_attention(const at::Tensor& q, at::Tensor& k_cache, at::Tensor& v_
                              .typed<at::Tensor(const at::Tensor&, at::Tensor&, at::Tensor&, const at::Tensor&,
                                                const at::Tensor&, const at::Tensor&, double)>();
   return op.call(q, k_cache, v_cache, k_new, v_new, seqlens, scale);
+}
+
+using OptionalTensor = std::optional<at::Tensor>;
+
+at::Tensor linear_f16w(const at::Tensor& x, const at::Tensor& weight, const OptionalTensor& bias) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("whispermedia::linear_f16w", "")
+                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const OptionalTensor&)>();
+  return op.call(x, weight, bias);
+}
+
+at::Tensor linear_i8w(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& scale,
+                      const OptionalTensor& bias) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("whispermedia::linear_i8w", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptionalTensor&)>();
+  return op.call(x, weight, scale, bias);
+}
+
+at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("whispermedia::cross_attention", "")
+                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double)>();
+  return op.call(q, k, v, scale);
 }
 
 // Deterministic noise in [-1, 1), independent of torch's generators.
@@ -246,6 +273,66 @@ WM_TEST(kv_attention_rejects_cache_overflow) {
   WM_EXPECT(at::equal(kc, before));  // nothing written when the call is rejected
   WM_EXPECT_THROWS(kv_attention(q, kc, vc, q, q, at::tensor(std::vector<int64_t>{0, 0}, at::kLong), 1.0),
                    "seqlens must be Int");
+}
+
+// y[m][n] = sum_k x[m][k] * w[n][k] * scale[n] + bias[n], in double.
+at::Tensor naive_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale, const at::Tensor& bias) {
+  const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+  const int64_t M = x.size(0), N = w.size(0), K = x.size(1);
+  at::Tensor y = at::empty({M, N}, at::kDouble);
+  auto xa = xd.accessor<double, 2>();
+  auto wa = wd.accessor<double, 2>();
+  auto sa = scale.accessor<float, 1>();
+  auto ba = bias.accessor<float, 1>();
+  auto ya = y.accessor<double, 2>();
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += xa[m][k] * wa[n][k];
+      ya[m][n] = acc * sa[n] + ba[n];
+    }
+  return y;
+}
+
+// The error bound of any float32 summation order of K products: 4 K eps max |x| |w| (scaled).
+double float32_sum_tolerance(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale) {
+  const at::Tensor w_abs = w.abs().to(at::kDouble) * scale.to(at::kDouble).unsqueeze(1);
+  const double bound = x.abs().to(at::kDouble).matmul(w_abs.t()).max().item<double>();
+  return 4.0 * static_cast<double>(x.size(1)) * std::ldexp(1.0, -23) * bound;
+}
+
+WM_TEST(linear_f16w_and_i8w_match_naive_loops) {
+  at::manual_seed(2);
+  using Size = std::tuple<int64_t, int64_t, int64_t>;
+  for (const auto& [M, N, K] : std::vector<Size>{{1, 9, 515}, {3, 17, 64}, {2, 1, 1}}) {
+    const at::Tensor x = at::randn({M, K}), bias = at::randn({N}), ones = at::ones({N});
+    const at::Tensor w16 = (at::randn({N, K}) * 0.1).to(at::kHalf);
+    const at::Tensor got16 = linear_f16w(x, w16, bias);
+    WM_EXPECT(got16.scalar_type() == at::kFloat && got16.size(0) == M && got16.size(1) == N);
+    WM_EXPECT_NEAR((got16.to(at::kDouble) - naive_linear(x, w16, ones, bias)).abs().max().item<double>(), 0.0,
+                   float32_sum_tolerance(x, w16, ones) + 1e-6);
+    const at::Tensor w8 = at::randint(-127, 128, {N, K}, at::kChar), scale = at::rand({N}) / 100;
+    const at::Tensor got8 = linear_i8w(x, w8, scale, bias);
+    WM_EXPECT_NEAR((got8.to(at::kDouble) - naive_linear(x, w8, scale, bias)).abs().max().item<double>(), 0.0,
+                   float32_sum_tolerance(x, w8, scale) + 1e-6);
+  }
+  WM_EXPECT_THROWS(linear_f16w(at::randn({2, 8}), at::randn({4, 8}), std::nullopt), "weight must be Half");
+}
+
+WM_TEST(cross_attention_matches_naive_softmax) {
+  at::manual_seed(3);
+  for (const int64_t D : {8, 13, 64}) {
+    const int64_t A = 2, H = 3, G = 5, S = 37;
+    const at::Tensor q = at::randn({A, H, G, D}), k = at::randn({A, H, S, D}), v = at::randn({A, H, S, D});
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    const at::Tensor qd = q.to(at::kDouble), kd = k.to(at::kDouble), vd = v.to(at::kDouble);
+    const at::Tensor want = at::softmax(qd.matmul(kd.transpose(-1, -2)) * scale, -1).matmul(vd);
+    const at::Tensor got = cross_attention(q, k, v, scale);
+    WM_EXPECT(got.sizes() == q.sizes() && got.scalar_type() == at::kFloat);
+    WM_EXPECT_NEAR((got.to(at::kDouble) - want).abs().max().item<double>(), 0.0, 1e-5);
+  }
+  WM_EXPECT_THROWS(cross_attention(at::randn({1, 2, 3, 8}), at::randn({1, 2, 0, 8}), at::randn({1, 2, 0, 8}), 1.0),
+                   "at least one position");
 }
 
 }  // namespace

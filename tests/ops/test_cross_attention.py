@@ -1,5 +1,6 @@
 """whispermedia::cross_attention (CPU only): softmax(scale * q @ k^T) @ v over the cached encoder
-K/V, against a float64 reference and PyTorch's SDPA, on odd sizes, with errors and opcheck."""
+K/V, against a float64 evaluation and the reference (PyTorch's SDPA), on odd sizes, with errors,
+opcheck and torch.compile; and ``ops.cross_attention``'s dispatch between them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from whispermedia import model as wm_model
 from whispermedia import ops
+from whispermedia.ops import reference
 
-pytestmark = pytest.mark.skipif(not ops.cpu_kernel_compiled("cross_attention"),
+pytestmark = pytest.mark.skipif(not ops.has_kernel("cross_attention"),
                                 reason="whispermedia._C has no cross_attention kernel")
 
 
@@ -22,7 +23,7 @@ def _inputs(A, H, G, S, D, seed=0):
     return q, k, v
 
 
-def _reference(q, k, v, scale):
+def _float64(q, k, v, scale):
     return (((q.double() @ k.double().transpose(-1, -2)) * scale).softmax(-1) @ v.double())
 
 
@@ -33,12 +34,12 @@ CASES = [(1, 8, 1, 1500, 64), (1, 8, 5, 1500, 64), (2, 6, 3, 224, 64), (1, 6, 1,
 
 
 @pytest.mark.parametrize("A,H,G,S,D", CASES, ids=str)
-def test_matches_the_reference_within_sdpa_error(A, H, G, S, D):
+def test_within_twice_the_references_error_of_float64(A, H, G, S, D):
     q, k, v = _inputs(A, H, G, S, D)
     scale = D ** -0.5
     got = torch.ops.whispermedia.cross_attention(q, k, v, scale)
-    want = _reference(q, k, v, scale)
-    sdpa_error = (F.scaled_dot_product_attention(q, k, v).double() - want).abs().max().item()
+    want = _float64(q, k, v, scale)
+    sdpa_error = (reference.cross_attention(q, k, v, scale).double() - want).abs().max().item()
     assert got.shape == q.shape and got.dtype == torch.float32
     assert (got.double() - want).abs().max().item() <= 2 * sdpa_error + 1e-6
 
@@ -88,17 +89,25 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.whispermedia.cross_attention.default, (q, k, v, 0.5))
 
 
-def test_the_model_dispatches_to_it_on_the_cpu_in_float32(monkeypatch):
+def test_torch_compile_fullgraph():
+    q, k, v = _inputs(2, 6, 3, 100, 64, seed=4)
+    compiled = torch.compile(lambda q, k, v: ops.cross_attention(q, k, v, 0.125), fullgraph=True, dynamic=False)
+    assert torch.equal(compiled(q, k, v), torch.ops.whispermedia.cross_attention(q, k, v, 0.125))
+
+
+def test_the_wrapper_dispatches_to_it_on_the_cpu_in_float32(monkeypatch):
     q, k, v = _inputs(1, 8, 5, 300, 64, seed=3)
-    got = wm_model.cross_attention(q, k, v, 0.125)
+    got = ops.cross_attention(q, k, v, 0.125)
     assert torch.equal(got, torch.ops.whispermedia.cross_attention(q, k, v, 0.125))
     sdpa = F.scaled_dot_product_attention(q, k, v)
     monkeypatch.setenv("WM_FORCE_REFERENCE", "1")
-    assert torch.equal(wm_model.cross_attention(q, k, v, 0.125), sdpa)
+    assert torch.equal(ops.cross_attention(q, k, v, 0.125), sdpa)
+    assert torch.equal(reference.cross_attention(q, k, v, 0.125), sdpa)
+    assert ops.backend_info()["ops"]["cross_attention"] == {"cpu": "reference", "cuda": "not used"}
     monkeypatch.delenv("WM_FORCE_REFERENCE")
-    half = wm_model.cross_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), 0.125)  # other dtypes: SDPA
+    half = ops.cross_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), 0.125)  # other dtypes: SDPA
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.float(), sdpa, atol=0.05, rtol=0)
     many = torch.cat([q, q], dim=2)  # a prompt step's many rows: SDPA
-    assert many.shape[2] > wm_model.CROSS_MAX_ROWS
-    assert torch.equal(wm_model.cross_attention(many, k, v, 0.125), F.scaled_dot_product_attention(many, k, v))
+    assert many.shape[2] > ops.CROSS_MAX_ROWS
+    assert torch.equal(ops.cross_attention(many, k, v, 0.125), F.scaled_dot_product_attention(many, k, v))

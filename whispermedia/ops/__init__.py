@@ -1,11 +1,19 @@
-"""The fused ops, compiled when possible and pure torch otherwise.
+"""The compiled ops, called through typed wrappers that fall back to pure torch.
 
-``log_mel_spectrogram``, ``log_mel_frames`` and ``kv_attention`` call
-``torch.ops.whispermedia.*`` (the ``whispermedia._C`` extension) when it is loaded and has a
-kernel for the input's device, and otherwise :mod:`whispermedia.ops.reference`, warning once
-per (op, reason). The environment variable ``WM_FORCE_REFERENCE=1`` selects the reference
-everywhere (read at each call). :func:`backend_info` says which path is live; ``wm doctor``
-prints it.
+Each op has five parts (``docs/ops.md``): its schema in ``csrc/ops.cpp``, kernels in
+``csrc/cpu`` and ``csrc/cuda``, a fake kernel in :mod:`whispermedia.ops._fake`, a pure-torch
+reference in :mod:`whispermedia.ops.reference`, and a wrapper here:
+
+- ``log_mel_spectrogram``, ``log_mel_frames``, ``kv_attention``: CPU and CUDA kernels;
+- ``linear`` (over ``linear_f16w`` and ``linear_i8w``) and ``cross_attention``: CPU kernels
+  of the decode step, used where they beat torch (few rows of float32 activations); a GPU
+  runs torch's own GEMMs and SDPA, which is what their references are.
+
+One rule decides every call (:func:`_use_compiled`): the kernel runs when ``whispermedia._C``
+registered one for the input's device and ``WM_FORCE_REFERENCE=1`` is not set (read at each
+call); otherwise the reference runs, with one ``RuntimeWarning`` per (op, reason) when a kernel
+was expected on that device. :func:`backend_info` says which path is live; ``wm doctor`` prints
+it.
 """
 
 from __future__ import annotations
@@ -15,20 +23,37 @@ import warnings
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from whispermedia.ops import reference
 
-__all__ = ["log_mel_spectrogram", "log_mel_frames", "kv_attention", "backend_info", "reference"]
+__all__ = ["log_mel_spectrogram", "log_mel_frames", "kv_attention", "linear", "cross_attention", "has_kernel",
+           "backend_info", "reference", "COMPACT_MAX_ROWS", "CROSS_MAX_ROWS"]
 
-_OPS = ("log_mel_spectrogram", "log_mel_frames", "kv_attention")
-# What backend_info() lists: log_mel_frames is log_mel_spectrogram's kernel with another
+# Every op of whispermedia._C and the devices it has kernels for by design. The CPU-only ops
+# have no CUDA kernel on purpose: there the reference (torch's GEMMs, SDPA) is the fast path.
+_BACKENDS: dict[str, tuple[str, ...]] = {
+    "log_mel_spectrogram": ("cpu", "cuda"),
+    "log_mel_frames": ("cpu", "cuda"),
+    "kv_attention": ("cpu", "cuda"),
+    "linear_f16w": ("cpu",),
+    "linear_i8w": ("cpu",),
+    "cross_attention": ("cpu",),
+}
+# backend_info() leaves out log_mel_frames: it is log_mel_spectrogram's kernel with another
 # maximum, registered by the same backend files, so it is live exactly where that one is.
-_REPORTED_OPS = ("log_mel_spectrogram", "kv_attention")
-# The decode step's CPU-only kernels: few-row linears on compactly stored weights
-# (csrc/cpu/linear_lowp.cpp) and the cross-attention over the cached encoder K/V
-# (csrc/cpu/cross_attention.cpp). A GPU runs float16 GEMMs and SDPA instead; without them
-# whispermedia.model falls back to F.linear on widened weights and to SDPA.
-_CPU_OPS = ("linear_f16w", "linear_i8w", "cross_attention")
+_UNREPORTED = ("log_mel_frames",)
+
+# Up to this many rows of x, linear() uses the compact-weight kernels (memory-bound: one pass
+# over the weights); beyond, the BLAS GEMM on weights widened for the call (compute-bound: long
+# prompts, 1500 audio rows). Measured on a 2048 x 512 weight: the kernel wins up to 64 rows, the
+# BLAS from 128.
+COMPACT_MAX_ROWS = 64
+# Up to this many query rows per audio, cross_attention() uses the kernel (a one-token step:
+# greedy, 5 beams or 5 samples), where reading the K/V from memory is the cost; beyond (prompt
+# steps: rows x prompt tokens), SDPA, whose GEMM blocking wins once the arithmetic is (measured:
+# 8 rows from cache 1.5x slower than SDPA, 228 rows 1.7x; 5 rows inside a step 0.7 ms against 1.1 ms).
+CROSS_MAX_ROWS = 5
 
 try:
     from whispermedia import _C  # noqa: F401  (loading the library registers the ops)
@@ -40,7 +65,7 @@ else:
     from whispermedia.ops import _fake  # noqa: F401  (needs the schemas defined by _C)
 
 
-def _has_kernel(op: str, dispatch_key: str) -> bool:
+def _registered(op: str, dispatch_key: str) -> bool:
     if _C is None:
         return False
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"whispermedia::{op}", dispatch_key)
@@ -50,23 +75,17 @@ def _has_kernel(op: str, dispatch_key: str) -> bool:
 # once; a plain dict also keeps the wrappers traceable by torch.compile.
 # "meta" is the fake kernel: shape inference on meta tensors goes through the op as well.
 _COMPILED: dict[str, dict[str, bool]] = {
-    op: {"cpu": _has_kernel(op, "CPU"), "cuda": _has_kernel(op, "CUDA"), "meta": _has_kernel(op, "Meta")}
-    for op in _OPS
+    op: {"cpu": _registered(op, "CPU"), "cuda": _registered(op, "CUDA"), "meta": _registered(op, "Meta")}
+    for op in _BACKENDS
 }
-_CPU_COMPILED: dict[str, bool] = {op: _has_kernel(op, "CPU") for op in _CPU_OPS}
 _warned: set[tuple[str, str]] = set()
 
 
-def cpu_kernel_compiled(op: str) -> bool:
-    """Whether ``_C`` registered a CPU kernel for the CPU-only op ``op`` (``linear_f16w``,
-    ``linear_i8w``, ``cross_attention``)."""
-    return _CPU_COMPILED[op]
-
-
-def use_cpu_kernel(op: str) -> bool:
-    """Whether the CPU-only op ``op`` should run now: compiled, and ``WM_FORCE_REFERENCE=1``
-    not set (read at each call, as for the fused ops)."""
-    return _CPU_COMPILED[op] and not _forced_reference()
+def has_kernel(op: str, device: str = "cpu") -> bool:
+    """Whether ``whispermedia._C`` registered a kernel of ``op`` (a name of
+    ``torch.ops.whispermedia``) for ``device`` (``"cpu"``, ``"cuda"``, ``"meta"``), whatever
+    ``WM_FORCE_REFERENCE`` says: what the model may lay its weights out for."""
+    return _COMPILED[op].get(device, False)
 
 
 def _forced_reference() -> bool:
@@ -74,10 +93,14 @@ def _forced_reference() -> bool:
 
 
 def _use_compiled(op: str, device: torch.device) -> bool:
+    """The one dispatch rule: the kernel when it is registered for ``device`` and the
+    reference is not forced; a missing kernel where ``op`` has one by design warns once."""
     if _forced_reference():
         return False
     if _COMPILED[op].get(device.type, False):
         return True
+    if device.type not in _BACKENDS[op]:
+        return False
     reason = (f"whispermedia._C is not loaded ({_EXTENSION_ERROR})" if _C is None
               else f"whispermedia._C has no {device.type} kernel")
     if (op, reason) not in _warned:
@@ -134,19 +157,60 @@ def kv_attention(
     return reference.kv_attention(q, k_cache, v_cache, k_new, v_new, seqlens, scale)
 
 
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
+           scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``x @ (weight * scale[:, None]).T + bias`` in x's dtype, whatever the weight is stored as.
+
+    x: shape = (..., K); weight: shape = (N, K), in x's dtype, or float16, or int8 with
+    ``scale``: float, shape = (N,), one per output row; bias: shape = (N,) or None; returns
+    shape = (..., N) in x's dtype. A weight in x's dtype is a plain ``F.linear``. Float32 x of at
+    most ``COMPACT_MAX_ROWS`` rows goes through ``linear_f16w`` (float16 weights: the same
+    float32 products, accumulated in float32) or ``linear_i8w`` (int8 weights), one pass over
+    the compact weights; anything else widens the weight for the call
+    (:func:`reference.linear_f16w`, :func:`reference.linear_i8w`).
+    """
+    if scale is None and weight.dtype == x.dtype:
+        return F.linear(x, weight, None if bias is None else bias.to(x.dtype))
+    if x.dtype == torch.float32 and x.numel() <= COMPACT_MAX_ROWS * x.shape[-1]:
+        b = None if bias is None else bias.float()
+        if scale is None and weight.dtype == torch.float16 and _use_compiled("linear_f16w", x.device):
+            return torch.ops.whispermedia.linear_f16w(x, weight, b)
+        if scale is not None and weight.dtype == torch.int8 and _use_compiled("linear_i8w", x.device):
+            return torch.ops.whispermedia.linear_i8w(x, weight, scale.float(), b)
+    if scale is None:
+        return reference.linear_f16w(x, weight, bias)
+    return reference.linear_i8w(x, weight, scale, bias)
+
+
+def cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """``softmax(scale * q @ k^T) @ v`` over the cached encoder K/V; see
+    :func:`reference.cross_attention`.
+
+    q: shape = (A, H, G, D), the G query rows of each of A audios; k, v: shape = (A, H, S, D);
+    returns shape = (A, H, G, D) in q's dtype. Float32 with G <= ``CROSS_MAX_ROWS`` goes through
+    the kernel (the K/V read once for all G rows: a 5-beam step spent 40% of its time in SDPA
+    there); anything else through the reference, SDPA.
+    """
+    if q.dtype == torch.float32 and q.shape[2] <= CROSS_MAX_ROWS and _use_compiled("cross_attention", q.device):
+        return torch.ops.whispermedia.cross_attention(q, k, v, scale)
+    return reference.cross_attention(q, k, v, scale)
+
+
 def backend_info() -> dict:
     """Which implementation of each op is live, for ``wm doctor`` and bug reports.
 
     Returns ``{"extension_loaded", "extension_error", "extension_path", "cuda_built",
     "forced_reference", "ops": {op: {"cpu": ..., "cuda": ...}}}``. Per device the value is
-    ``"compiled"`` or ``"reference"``; ``"cuda"`` is ``"unavailable"`` when torch sees no
-    CUDA device, and ``"not used"`` for the CPU-only decode-step linears. ``cuda_built`` says
+    ``"compiled"`` or ``"reference"``; ``"cuda"`` is ``"not used"`` for the CPU-only ops and
+    ``"unavailable"`` for the others when torch sees no CUDA device. ``cuda_built`` says
     whether the CUDA kernels are registered at all.
     """
     forced = _forced_reference()
     cuda_available = torch.cuda.is_available()
 
     def path(op: str, device: str) -> str:
+        if device not in _BACKENDS[op]:
+            return "not used"
         if device == "cuda" and not cuda_available:
             return "unavailable"
         return "compiled" if _COMPILED[op][device] and not forced else "reference"
@@ -155,10 +219,8 @@ def backend_info() -> dict:
         "extension_loaded": _C is not None,
         "extension_error": _EXTENSION_ERROR,
         "extension_path": getattr(_C, "__file__", None),
-        "cuda_built": all(_COMPILED[op]["cuda"] for op in _OPS),
+        "cuda_built": all(_COMPILED[op]["cuda"] for op, devices in _BACKENDS.items() if "cuda" in devices),
         "forced_reference": forced,
-        "ops": {
-            **{op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")} for op in _REPORTED_OPS},
-            **{op: {"cpu": "compiled" if use_cpu_kernel(op) else "reference", "cuda": "not used"} for op in _CPU_OPS},
-        },
+        "ops": {op: {"cpu": path(op, "cpu"), "cuda": path(op, "cuda")}
+                for op in _BACKENDS if op not in _UNREPORTED},
     }

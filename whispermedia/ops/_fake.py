@@ -63,3 +63,42 @@ def _kv_attention_fake(
     torch._check(Tq <= k_cache.shape[1], lambda: "Tq exceeds the cache length")
     # The kernels return a fresh contiguous tensor, never a view of an input.
     return torch.empty((B, Tq, H, D), dtype=q.dtype, device=q.device)
+
+
+def _check_linear(x: torch.Tensor, weight: torch.Tensor, weight_dtype: torch.dtype,
+                  scale: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    torch._check(x.dim() >= 1, lambda: "x must have at least one dimension")
+    torch._check(weight.dim() == 2, lambda: f"weight must be 2-D, got {tuple(weight.shape)}")
+    torch._check(x.dtype == torch.float32, lambda: f"x must be float32, got {x.dtype}")
+    torch._check(weight.dtype == weight_dtype, lambda: f"weight must be {weight_dtype}, got {weight.dtype}")
+    torch._check(x.shape[-1] == weight.shape[1],
+                 lambda: f"x has {x.shape[-1]} features, weight expects {weight.shape[1]}")
+    for name, t in (("scale", scale), ("bias", bias)):
+        if t is not None:
+            torch._check(t.dtype == torch.float32 and t.dim() == 1 and t.shape[0] == weight.shape[0],
+                         lambda: f"{name} must be float32 of shape ({weight.shape[0]},), got {tuple(t.shape)}")
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+@torch.library.register_fake("whispermedia::linear_f16w")
+def _linear_f16w_fake(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    return _check_linear(x, weight, torch.float16, None, bias)
+
+
+@torch.library.register_fake("whispermedia::linear_i8w")
+def _linear_i8w_fake(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor,
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
+    return _check_linear(x, weight, torch.int8, scale, bias)
+
+
+@torch.library.register_fake("whispermedia::cross_attention")
+def _cross_attention_fake(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    torch._check(q.dim() == 4 and k.dim() == 4 and v.dim() == 4,
+                 lambda: f"q, k and v must be [A, H, G|S, D], got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    torch._check(all(t.dtype == torch.float32 for t in (q, k, v)), lambda: "q, k and v must be float32")
+    torch._check(k.shape == v.shape,
+                 lambda: f"k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
+    torch._check(q.shape[0] == k.shape[0] and q.shape[1] == k.shape[1] and q.shape[3] == k.shape[3],
+                 lambda: f"q [A, H, G, D] and k [A, H, S, D] disagree: {tuple(q.shape)} and {tuple(k.shape)}")
+    torch._check(k.shape[2] > 0, lambda: "k and v must hold at least one position")
+    return torch.empty(q.shape, dtype=q.dtype, device=q.device)

@@ -1,4 +1,4 @@
-"""Pure-torch reference of the fused ops: the executable contract of ``whispermedia._C``.
+"""Pure-torch reference of the compiled ops: the executable contract of ``whispermedia._C``.
 
 Every compiled kernel (CPU and CUDA) is tested against these functions, and
 :mod:`whispermedia.ops` falls back to them when the extension is missing. They run on any
@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["log_mel_spectrogram", "log_mel_frames", "kv_attention"]
+__all__ = ["log_mel_spectrogram", "log_mel_frames", "kv_attention", "linear_f16w", "linear_i8w", "cross_attention"]
 
 _LOG_FLOOR = 1e-10
 _DYNAMIC_RANGE = 8.0  # log10 units kept below each row's maximum
@@ -176,3 +177,72 @@ def kv_attention(
     probs = torch.softmax(scores, dim=-1)
     out = torch.einsum("bhij,bjhd->bihd", probs, v_cache.float())
     return out.to(q.dtype)
+
+
+def linear_f16w(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``x @ weight.T + bias`` with the weight stored in another dtype than x.
+
+    Parameters
+    ----------
+    x: torch.Tensor, shape = (..., K)
+        Activations; the op's contract is float32.
+    weight: torch.Tensor, shape = (N, K)
+        The op's contract is float16 (Whisper's released weights): widening float16 to
+        float32 is exact, so the op computes a float32 linear on the same weight values.
+    bias: torch.Tensor, shape = (N,), or None
+
+    Returns
+    -------
+    torch.Tensor, shape = (..., N), dtype of x
+        ``F.linear`` on the weight (and bias) widened to x's dtype. The kernel sums the K
+        products in float32 in its own order (the same for every row whatever the rows
+        around it), so it agrees with this to float32 summation error, not bit for bit.
+    """
+    return F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+
+
+def linear_i8w(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor,
+               bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``(x @ weight.T) * scale + bias``: int8-stored weights with one scale per output row.
+
+    Parameters
+    ----------
+    x: torch.Tensor, shape = (..., K)
+        Activations; the op's contract is float32.
+    weight: torch.Tensor, int8, shape = (N, K)
+    scale: torch.Tensor, shape = (N,)
+        Row n of the weight stands for ``weight[n] * scale[n]``; the op's contract is float32.
+    bias: torch.Tensor, shape = (N,), or None
+
+    Returns
+    -------
+    torch.Tensor, shape = (..., N), dtype of x
+        ``F.linear`` on the dequantized weight ``weight * scale[:, None]`` in x's dtype (the
+        same value as scaling each output; the kernel scales the float32 sums instead).
+    """
+    w = weight.to(x.dtype) * scale.to(x.dtype)[:, None]
+    return F.linear(x, w, None if bias is None else bias.to(x.dtype))
+
+
+def cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Attention of a decode step's rows over their audio's cached encoder keys/values.
+
+    Parameters
+    ----------
+    q: torch.Tensor, shape = (A, H, G, D)
+        The G query rows of each of A audios (beams or samples of one window, times the new
+        tokens of each); the op's contract is float32.
+    k, v: torch.Tensor, shape = (A, H, S, D)
+        That audio's keys/values (S = 1500 for Whisper), the same dtype as q; S >= 1.
+    scale: float
+        Multiplies ``q . k`` before the softmax (usually ``D ** -0.5``).
+
+    Returns
+    -------
+    torch.Tensor, shape = (A, H, G, D), dtype of q
+        ``softmax(scale * q @ k^T) @ v`` over all S positions (no mask), here PyTorch's
+        ``F.scaled_dot_product_attention``. The kernel computes scores, softmax and sums in
+        float32 and must stay within twice SDPA's own error of a float64 evaluation; a row's
+        result does not depend on the other rows.
+    """
+    return F.scaled_dot_product_attention(q, k, v, scale=scale)
