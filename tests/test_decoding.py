@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from checkpoint_writers import random_state_dict, tiny_dims, write_openai
-from whispermedia.decoding import (ApplyTimestampRules, DecodingTask, SuppressBlank, SuppressTokens,
-                                   compression_ratio, decode, detect_language)
+from whispermedia.decoding import (ApplyTimestampRules, CachedInference, DecodingTask, Inference, SuppressBlank,
+                                   SuppressTokens, compression_ratio, decode, detect_language)
 from whispermedia.models import build_model
 from whispermedia.options import DecodingOptions, TranscribeOptions
 from whispermedia.weights import read_checkpoint
@@ -170,3 +170,143 @@ def test_batched_beam_search_equals_one_window_at_a_time(tiny_model):
     together = decode(tiny_model, mel, opts)
     alone = [decode(tiny_model, m, opts) for m in mel]
     assert [r.tokens for r in together] == [r.tokens for r in alone]
+
+
+def test_detect_language_takes_audio_features_by_keyword(tiny_model):
+    torch.manual_seed(2)
+    mel = torch.randn(2, 80, 3000)
+    with torch.no_grad():
+        features = tiny_model.embed_audio(mel)
+    from_mel = detect_language(tiny_model, mel)
+    assert detect_language(tiny_model, audio_features=features) == from_mel
+    assert detect_language(tiny_model, features) == from_mel  # openai's positional form, told by shape
+    assert detect_language(tiny_model, audio_features=features[0]) == detect_language(tiny_model, mel[0])
+    with pytest.raises(ValueError, match="either a mel or audio_features"):
+        detect_language(tiny_model, mel, audio_features=features)
+    with pytest.raises(ValueError, match="either a mel or audio_features"):
+        detect_language(tiny_model)
+
+
+# -- the Inference seam: the search sees only Inference.logits / reorder -----------------------
+
+class CountingInference(Inference):
+    """Wraps another inference; records every call and the CPU threads each step ran with."""
+
+    def __init__(self, inner: Inference, fail_at_step: int = -1):
+        self.inner = inner
+        self.fail_at_step = fail_at_step
+        self.calls = []
+        self.threads = []
+
+    def start(self, audio_features, rows_per_audio, sot_index):
+        self.calls.append(("start", rows_per_audio, sot_index))
+        self.inner.start(audio_features, rows_per_audio, sot_index)
+
+    def logits(self, tokens, first):
+        self.calls.append(("logits", first, tokens.shape[1]))
+        if len(self.threads) == self.fail_at_step:
+            raise KeyError("step")
+        out = self.inner.logits(tokens, first)
+        self.threads.append(torch.get_num_threads())
+        return out
+
+    def no_speech_probs(self):
+        return self.inner.no_speech_probs()
+
+    def reorder(self, rows):
+        self.calls.append(("reorder", len(rows)))
+        self.inner.reorder(rows)
+
+    def release(self):
+        self.calls.append(("release",))
+        self.inner.release()
+
+
+@pytest.mark.parametrize("search", [dict(), dict(beam_size=3)], ids=["greedy", "beam"])
+def test_an_injected_inference_drives_the_search_to_the_same_tokens(tiny_model, search):
+    torch.manual_seed(3)
+    mel = torch.randn(2, 80, 3000)
+    opts = DecodingOptions(language="en", sample_len=24, **search)
+    expected = DecodingTask(tiny_model, opts).run(mel)
+    counting = CountingInference(CachedInference(tiny_model, tiny_model.tokenizer.no_speech))
+    task = DecodingTask(tiny_model, opts, inference=counting)
+    got = task.run(mel)
+    assert got == expected
+    assert [r.no_speech_prob for r in got] == [r.no_speech_prob for r in expected]
+
+    n_group = search.get("beam_size", 1)
+    assert counting.calls[0] == ("start", n_group, task.sot_index)
+    assert counting.calls[-1] == ("release",)
+    steps = [c for c in counting.calls if c[0] == "logits"]
+    # the whole prompt once, then one call a step, each seeing one more token
+    assert steps[0] == ("logits", True, task.sample_begin)
+    assert steps[1:] == [("logits", False, task.sample_begin + i) for i in range(1, len(steps))]
+    reorders = [c for c in counting.calls if c[0] == "reorder"]
+    assert bool(reorders) == ("beam_size" in search)
+    assert all(n == 2 * n_group for _, n in reorders)
+
+
+class ScriptedInference(Inference):
+    """No model: every row's next token is ``script[k]`` at step k, then <|endoftext|>."""
+
+    def __init__(self, script, eot, n_vocab):
+        self.script, self.eot, self.n_vocab = list(script), eot, n_vocab
+        self.n_prompt = None
+
+    def start(self, audio_features, rows_per_audio, sot_index):
+        self.n_rows = audio_features.shape[0] * rows_per_audio
+
+    def logits(self, tokens, first):
+        if first:
+            self.n_prompt = tokens.shape[1]
+        step = tokens.shape[1] - self.n_prompt
+        logits = torch.zeros(tokens.shape[0], self.n_vocab)
+        logits[:, self.script[step] if step < len(self.script) else self.eot] = 20.0
+        return logits
+
+    def no_speech_probs(self):
+        return [0.25] * self.n_rows
+
+    def reorder(self, rows):
+        pass
+
+
+@pytest.mark.parametrize("search", [dict(), dict(beam_size=2)], ids=["greedy", "beam"])
+def test_a_fake_inference_alone_decides_the_tokens(tiny_model, search):
+    script = tiny_model.tokenizer.encode(" Hello there, general Kenobi.")
+    fake = ScriptedInference(script, tiny_model.tokenizer.eot, tiny_model.dims.n_vocab)
+    opts = DecodingOptions(language="en", without_timestamps=True, **search)
+    features = torch.zeros(2, tiny_model.dims.n_audio_ctx, tiny_model.dims.n_audio_state)
+    results = DecodingTask(tiny_model, opts, inference=fake).run(None, audio_features=features)
+    assert [r.tokens for r in results] == [tuple(script)] * 2
+    assert [r.text for r in results] == ["Hello there, general Kenobi."] * 2
+    assert [r.no_speech_prob for r in results] == [0.25] * 2
+
+
+@pytest.mark.parametrize("limit, one_token_steps", [(1, 1), (None, 2)])
+def test_cached_inference_limits_threads_for_the_one_token_steps_only(tiny_model, limit, one_token_steps):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        counting = CountingInference(CachedInference(tiny_model, tiny_model.tokenizer.no_speech, decode_threads=limit))
+        DecodingTask(tiny_model, DecodingOptions(language="en", sample_len=6), inference=counting).run(
+            torch.randn(1, 80, 3000))
+        assert counting.threads[0] == 2  # the prompt step keeps torch's setting
+        assert len(counting.threads) > 1 and set(counting.threads[1:]) == {one_token_steps}
+        assert torch.get_num_threads() == 2  # restored by release()
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_the_inference_is_released_when_a_step_fails(tiny_model):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        counting = CountingInference(CachedInference(tiny_model, tiny_model.tokenizer.no_speech), fail_at_step=3)
+        with pytest.raises(KeyError, match="step"):
+            DecodingTask(tiny_model, DecodingOptions(language="en", sample_len=10), inference=counting).run(
+                torch.randn(1, 80, 3000))
+        assert counting.calls[-1] == ("release",) and counting.inner.cache is None
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)

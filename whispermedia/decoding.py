@@ -3,21 +3,20 @@
 The search is built from small roles, each behind a narrow interface, so a new behaviour is a
 new class rather than a branch in the loop (openai-whisper's design, whose results we match):
 
+- ``Inference.logits(tokens, first)``: next-token logits from the model, over a cache it owns
+  (``CachedInference``: the decoder's ``KVCache``, so no step recomputes the past)
 - ``LogitFilter.apply(logits, tokens)``: masks logits in place (blank, suppressed, timestamp rules)
 - ``TokenDecoder.update(tokens, logits, sum_logprobs)``: picks the next tokens (greedy, sampling,
   beam search)
 - ``SequenceRanker.rank(tokens, sum_logprobs)``: picks the winner of each group
-
-The model side is the decoder's ``KVCache``: the first step feeds the whole prompt, each later
-step one token per row, so no step recomputes the past.
 """
 
 from __future__ import annotations
 
 import zlib
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, Final, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -50,18 +49,17 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-# Threads for the one-token decode steps on the CPU (None: torch's setting). Such a step is a chain
-# of small memory-bound ops, so a second thread adds little (8% on one step measured alone), while
-# on a machine with other work running OpenMP's spinning workers make every step several times
-# slower (3 to 7 times measured on 2 cores: docs/benchmarks.md). The encoder and the prompt step
-# keep torch's thread count.
-DECODE_THREADS: Optional[int] = 1
+# The default CPU thread count for the one-token decode steps (``CachedInference(decode_threads=)``;
+# None: torch's setting). Such a step is a chain of small memory-bound ops, so a second thread adds
+# little (8% on one step measured alone), while on a machine with other work running OpenMP's
+# spinning workers make every step several times slower (3 to 7 times measured on 2 cores:
+# docs/benchmarks.md). The encoder and the prompt step keep torch's thread count.
+DECODE_THREADS: Final[Optional[int]] = 1
 
 
 @contextmanager
-def decode_threads(device: torch.device):
-    """Run the enclosed decode loop with at most ``DECODE_THREADS`` CPU threads."""
-    limit = DECODE_THREADS
+def decode_threads(device: torch.device, limit: Optional[int] = DECODE_THREADS):
+    """Run the enclosed steps with at most ``limit`` CPU threads (None: no limit; not on other devices)."""
     saved = torch.get_num_threads()
     if limit is None or device.type != "cpu" or saved <= limit:
         yield
@@ -76,17 +74,27 @@ def decode_threads(device: torch.device):
 # -- language detection -------------------------------------------------------------------
 
 @torch.no_grad()
-def detect_language(model: Whisper, mel: Tensor, tokenizer: Optional[Tokenizer] = None) -> List[LanguageGuess]:
+def detect_language(model: Whisper, mel: Optional[Tensor] = None, tokenizer: Optional[Tokenizer] = None, *,
+                    audio_features: Optional[Tensor] = None) -> List[LanguageGuess]:
     """The language of each window from the logits after ``<|startoftranscript|>``.
 
-    mel: [n_mels, 3000] or [B, n_mels, 3000] (or audio features [B, 1500, n_audio_state]).
+    mel: [n_mels, 3000] or [B, n_mels, 3000]; or ``audio_features`` [B, n_audio_ctx, n_audio_state],
+    the encoder's output for the windows, which saves a second encoder pass. A ``mel`` shaped like
+    audio features is taken as such (openai-whisper's convention, kept for positional callers).
     """
+    if (mel is None) == (audio_features is None):
+        raise ValueError("detect_language takes either a mel or audio_features")
     tokenizer = tokenizer or model.tokenizer
+    if audio_features is None:
+        mel = mel[None] if mel.ndim == 2 else mel
+        if mel.shape[-2:] == (model.dims.n_audio_ctx, model.dims.n_audio_state):
+            audio_features, mel = mel, None
+    elif audio_features.ndim == 2:
+        audio_features = audio_features[None]
+    n_windows = (mel if audio_features is None else audio_features).shape[0]
     if not model.is_multilingual:
-        return [LanguageGuess("en", 1.0, {"en": 1.0})] * (1 if mel.ndim == 2 else mel.shape[0])
-    if mel.ndim == 2:
-        mel = mel[None]
-    features = mel if mel.shape[-2:] == (model.dims.n_audio_ctx, model.dims.n_audio_state) else model.embed_audio(mel)
+        return [LanguageGuess("en", 1.0, {"en": 1.0})] * n_windows
+    features = audio_features if audio_features is not None else model.embed_audio(mel)
     cache = model.decoder.new_cache(features)
     sot = torch.full((features.shape[0], 1), tokenizer.sot, device=features.device)
     logits = model.decoder(sot, cache)[:, 0]
@@ -99,6 +107,92 @@ def detect_language(model: Whisper, mel: Tensor, tokenizer: Optional[Tokenizer] 
         best = int(row.argmax())
         guesses.append(LanguageGuess(codes[best], float(row[best]), table))
     return guesses
+
+
+# -- inference ----------------------------------------------------------------------------
+
+class Inference:
+    """The model side of the search: next-token logits for every row, from state it owns.
+
+    The loop sees only this, so a batched or CUDA-graph implementation can replace
+    ``CachedInference`` without touching the search. One decode is ``start``, then ``logits``
+    once a step (``reorder`` between steps when beam search moves rows), then ``release``; the
+    same object may serve many decodes, one at a time.
+    """
+
+    def start(self, audio_features: Tensor, rows_per_audio: int, sot_index: int) -> None:
+        """Set up for ``audio_features`` [n_audio, n_audio_ctx, n_audio_state], each window decoded
+        by ``rows_per_audio`` consecutive rows (beams or samples), so n_rows = n_audio * rows_per_audio.
+        ``sot_index``: the prompt position of <|startoftranscript|>, where no-speech is read."""
+        raise NotImplementedError
+
+    def logits(self, tokens: Tensor, first: bool) -> Tensor:
+        """tokens [n_rows, n_so_far] (every token so far) -> next-token logits [n_rows, n_vocab],
+        float32, which the caller may change in place. ``first``: the prompt step, nothing seen
+        yet; otherwise only the last token of each row is new since the previous call."""
+        raise NotImplementedError
+
+    def no_speech_probs(self) -> List[float]:
+        """P(<|nospeech|>) at <|startoftranscript|> for each of the n_rows, from the prompt step."""
+        raise NotImplementedError
+
+    def reorder(self, rows: Tensor) -> None:
+        """Row i continues from row ``rows[i]`` (int64 [n_rows]): beam search kept those sources."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """End the decode: free what ``start`` set up. Safe to call again."""
+
+
+class CachedInference(Inference):
+    """The text decoder over its ``KVCache``: the prompt step feeds the whole prompt, each later
+    step one token per row, so no step recomputes the past.
+
+    The prompt step projects only <|startoftranscript|> (for no-speech) and the last position
+    onto the vocabulary. The one-token steps run with at most ``decode_threads`` CPU threads (why:
+    ``DECODE_THREADS``), held from the first such step until ``release``; the prompt step keeps
+    torch's setting.
+    """
+
+    def __init__(self, model: Whisper, no_speech: int, decode_threads: Optional[int] = DECODE_THREADS):
+        self.model = model
+        self.no_speech = no_speech  # the <|nospeech|> token id
+        self.decode_threads = decode_threads
+        self.cache: Optional[KVCache] = None
+        self._sot_index = 0
+        self._no_speech_probs: List[float] = []
+        self._thread_limit = ExitStack()
+        self._thread_limited = False
+
+    def start(self, audio_features: Tensor, rows_per_audio: int, sot_index: int) -> None:
+        self.release()
+        self.cache = self.model.decoder.new_cache(audio_features, rows_per_audio=rows_per_audio)
+        self._sot_index = sot_index
+        self._no_speech_probs = [float("nan")] * (audio_features.shape[0] * rows_per_audio)
+
+    def logits(self, tokens: Tensor, first: bool) -> Tensor:
+        if self.cache is None:
+            raise ValueError("CachedInference.logits() before start()")
+        if first:
+            # wasted work to project the rest of the prompt onto the vocabulary
+            logits = self.model.decoder(tokens, self.cache, logits_at=(self._sot_index, -1))
+            self._no_speech_probs = logits[:, 0].float().softmax(dim=-1)[:, self.no_speech].tolist()
+            return logits[:, -1]
+        if not self._thread_limited:
+            self._thread_limit.enter_context(decode_threads(tokens.device, self.decode_threads))
+            self._thread_limited = True
+        return self.model.decoder(tokens[:, -1:], self.cache)[:, -1]
+
+    def no_speech_probs(self) -> List[float]:
+        return self._no_speech_probs
+
+    def reorder(self, rows: Tensor) -> None:
+        self.cache.reorder(rows)
+
+    def release(self) -> None:
+        self.cache = None
+        self._thread_limited = False
+        self._thread_limit.close()
 
 
 # -- logit filters ------------------------------------------------------------------------
@@ -172,6 +266,11 @@ class ApplyTimestampRules(LogitFilter):
 
 # -- token decoders -----------------------------------------------------------------------
 
+# Per audio, its candidate sequences (token tensors [n], each ending in <|endoftext|>) and their
+# summed log probabilities, in the same order.
+Candidates = Tuple[List[List[Tensor]], List[List[float]]]
+
+
 class TokenDecoder:
     def reset(self, reorder: Optional[Callable[[Tensor], None]] = None) -> None:
         """Forget state between windows; ``reorder(source_rows)`` moves cache rows (beam search)."""
@@ -181,8 +280,8 @@ class TokenDecoder:
         whether every row has ended. ``sum_logprobs`` [n_rows] is updated in place."""
         raise NotImplementedError
 
-    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, Tensor]:
-        """tokens [n_audio, n_group, n] -> candidates, each ending in <|endoftext|>."""
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Candidates:
+        """tokens [n_audio, n_group, n] and sum_logprobs [n_audio, n_group] -> the candidates."""
         raise NotImplementedError
 
 
@@ -208,8 +307,10 @@ class GreedyDecoder(TokenDecoder):
         tokens = torch.cat([tokens, next_tokens[:, None]], dim=-1)
         return tokens, bool((tokens[:, -1] == self.eot).all())
 
-    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Tuple[Tensor, Tensor]:
-        return F.pad(tokens, (0, 1), value=self.eot), sum_logprobs
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Candidates:
+        """Every row is a candidate (the ended ones already padded with <|endoftext|>)."""
+        padded = F.pad(tokens, (0, 1), value=self.eot)
+        return [list(group) for group in padded], sum_logprobs.tolist()
 
 
 class BeamSearchDecoder(TokenDecoder):
@@ -274,7 +375,7 @@ class BeamSearchDecoder(TokenDecoder):
         completed = all(len(done) >= self.max_candidates for done in self.finished)
         return tokens, completed
 
-    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Tuple[List[List[Tensor]], List[List[float]]]:
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> Candidates:
         """Finished sequences per audio, topped up with the best live ones when too few ended."""
         sum_logprobs = sum_logprobs.cpu()
         for i, done in enumerate(self.finished):
@@ -321,19 +422,23 @@ class DecodingTask:
     """Decodes a batch of windows with one set of options."""
 
     def __init__(self, model: Whisper, options: DecodingOptions, tokenizer: Optional[Tokenizer] = None,
-                 generator: Optional[torch.Generator] = None):
+                 generator: Optional[torch.Generator] = None, inference: Optional[Inference] = None):
+        """``inference``: the model side of the search (default: a ``CachedInference`` with its
+        default thread limit); pass one to replace it or to share it between tasks."""
         self.model = model
         self.options = options
         base = tokenizer or model.tokenizer
         self.tokenizer = base.with_language_and_task(options.language or "en", options.task)
         self.n_ctx = model.dims.n_text_ctx
         self.sample_len = options.sample_len or self.n_ctx // 2
+        self.inference = inference or CachedInference(model, self.tokenizer.no_speech)
+        # n_group rows per window: the beams at temperature 0, else best_of samples when sampling
         if options.beam_size is not None and options.temperature == 0:
             self.n_group = options.beam_size
-        elif options.best_of is not None and options.temperature > 0:
-            self.n_group = options.best_of
+            self.decoder: TokenDecoder = BeamSearchDecoder(options.beam_size, self.tokenizer.eot, options.patience)
         else:
-            self.n_group = 1
+            self.n_group = options.best_of if options.best_of is not None and options.temperature > 0 else 1
+            self.decoder = GreedyDecoder(options.temperature, self.tokenizer.eot, generator)
 
         self.sot_sequence = (self.tokenizer.sot_sequence_including_notimestamps if options.without_timestamps
                              else self.tokenizer.sot_sequence)
@@ -341,10 +446,6 @@ class DecodingTask:
         self.sample_begin = len(self.initial_tokens)
         self.sot_index = self.initial_tokens.index(self.tokenizer.sot)
 
-        if options.beam_size is not None and options.temperature == 0:
-            self.decoder: TokenDecoder = BeamSearchDecoder(options.beam_size, self.tokenizer.eot, options.patience)
-        else:
-            self.decoder = GreedyDecoder(options.temperature, self.tokenizer.eot, generator)
         self.ranker = MaximumLikelihoodRanker(options.length_penalty)
         self.logit_filters: List[LogitFilter] = []
         if options.suppress_blank:
@@ -397,22 +498,24 @@ class DecodingTask:
         languages = [self.options.language] * n_audio
         tokens = torch.tensor([self.initial_tokens], device=features.device).repeat(n_audio, 1)
         if self.options.language is None:
-            guesses = detect_language(self.model, features, tok)
+            guesses = detect_language(self.model, tokenizer=tok, audio_features=features)
             languages = [g.language for g in guesses]
             language_probs = [dict(g.probabilities) for g in guesses]
             tokens[:, self.sot_index + 1] = torch.tensor([tok.language_token(g.language) for g in guesses])
 
         tokens = tokens.repeat_interleave(self.n_group, dim=0)
-        cache = self.model.decoder.new_cache(features, rows_per_audio=self.n_group)
-        self.decoder.reset(reorder=cache.reorder)
-        tokens, sum_logprobs, no_speech_probs = self._main_loop(cache, tokens)
+        self.inference.start(features, self.n_group, self.sot_index)
+        try:
+            self.decoder.reset(reorder=self.inference.reorder)
+            tokens, sum_logprobs = self._main_loop(tokens)
+            no_speech_probs = self.inference.no_speech_probs()[:: self.n_group]
+        finally:
+            self.inference.release()
 
-        no_speech_probs = no_speech_probs[:: self.n_group]
         tokens = tokens.reshape(n_audio, self.n_group, -1)
         sum_logprobs = sum_logprobs.reshape(n_audio, self.n_group)
-        tokens, sum_logprobs = self.decoder.finalize(tokens, sum_logprobs)
-        candidates = [[row[self.sample_begin:(row == tok.eot).nonzero()[0, 0]] for row in group] for group in tokens]
-        sum_logprobs = [[float(lp) for lp in group] for group in sum_logprobs]
+        sequences, sum_logprobs = self.decoder.finalize(tokens, sum_logprobs)
+        candidates = [[row[self.sample_begin:(row == tok.eot).nonzero()[0, 0]] for row in group] for group in sequences]
         chosen = self.ranker.rank(candidates, sum_logprobs)
 
         results = []
@@ -432,39 +535,25 @@ class DecodingTask:
             ))
         return results
 
-    def _main_loop(self, cache: KVCache, tokens: Tensor) -> Tuple[Tensor, Tensor, List[float]]:
-        n_rows = tokens.shape[0]
-        sum_logprobs = torch.zeros(n_rows, device=tokens.device)
-        no_speech_probs = [float("nan")] * n_rows
-        step_input = tokens
-        with ExitStack() as threads:  # the prompt step with every thread, the one-token steps with DECODE_THREADS
-            for i in range(self.sample_len):
-                if i == 0:
-                    # the prompt step: only <|startoftranscript|> (no-speech) and the last position
-                    # need logits; projecting the rest onto the vocabulary would be wasted
-                    logits = self.model.decoder(step_input, cache, logits_at=(self.sot_index, -1))
-                    probs_at_sot = logits[:, 0].float().softmax(dim=-1)
-                    no_speech_probs = probs_at_sot[:, self.tokenizer.no_speech].tolist()
-                else:
-                    if i == 1:
-                        threads.enter_context(decode_threads(tokens.device))
-                    logits = self.model.decoder(step_input, cache)
-                logits = logits[:, -1]
-                for logit_filter in self.logit_filters:
-                    logit_filter.apply(logits, tokens)
-                tokens, completed = self.decoder.update(tokens, logits, sum_logprobs)
-                if completed or tokens.shape[-1] > self.n_ctx:
-                    break
-                step_input = tokens[:, -1:]
-        return tokens, sum_logprobs, no_speech_probs
+    def _main_loop(self, tokens: Tensor) -> Tuple[Tensor, Tensor]:
+        """tokens [n_rows, n_prompt] -> (tokens [n_rows, n], sum_logprobs [n_rows]): one token a
+        row each step, until every row has ended, ``sample_len`` steps, or the context is full."""
+        sum_logprobs = torch.zeros(tokens.shape[0], device=tokens.device)
+        for i in range(self.sample_len):
+            logits = self.inference.logits(tokens, first=i == 0)
+            for logit_filter in self.logit_filters:
+                logit_filter.apply(logits, tokens)
+            tokens, completed = self.decoder.update(tokens, logits, sum_logprobs)
+            if completed or tokens.shape[-1] > self.n_ctx:
+                break
+        return tokens, sum_logprobs
 
 
-def decode(model: Whisper, mel: Tensor, options: DecodingOptions = DecodingOptions(), **overrides):
-    """Decode one window (mel [n_mels, 3000]) or a batch ([B, n_mels, 3000])."""
-    import dataclasses
-
+def decode(model: Whisper, mel: Tensor, options: DecodingOptions = DecodingOptions(),
+           **overrides) -> Union[DecodingResult, List[DecodingResult]]:
+    """Decode one window (mel [n_mels, 3000]) or a batch ([B, n_mels, 3000]): one result, or a list."""
     if overrides:
-        options = dataclasses.replace(options, **overrides)
+        options = replace(options, **overrides)
     single = mel.ndim == 2
     results = DecodingTask(model, options).run(mel[None] if single else mel)
     return results[0] if single else results
