@@ -20,4 +20,6 @@ def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokeni
     import whispermedia
 
     # the window's encoder output when the caller has it: the same numbers without a second pass
-    return whispermedia.detect_language(model, mel if audio_features is None else audio_features, tokenizer)[0]
+    if audio_features is not None:
+        return whispermedia.detect_language(model, tokenizer=tokenizer, audio_features=audio_features)[0]
+    return whispermedia.detect_language(model, mel, tokenizer)[0]

@@ -159,16 +159,17 @@ def test_logits_at_selects_positions(packed):
     torch.testing.assert_close(some, full[:, [0, -1]], rtol=1e-5, atol=1e-5)
 
 
-def test_decode_threads_restores_the_setting(monkeypatch):
+def test_decode_threads_restores_the_setting():
     saved = torch.get_num_threads()
-    monkeypatch.setattr(decoding, "DECODE_THREADS", 1)
     try:
         torch.set_num_threads(2)
-        with decoding.decode_threads(torch.device("cpu")):
+        with decoding.decode_threads(torch.device("cpu"), limit=1):
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
+        with decoding.decode_threads(torch.device("cpu"), limit=None):
+            assert torch.get_num_threads() == 2
         with pytest.raises(KeyError):
-            with decoding.decode_threads(torch.device("cpu")):
+            with decoding.decode_threads(torch.device("cpu"), limit=1):
                 raise KeyError
         assert torch.get_num_threads() == 2
     finally:

@@ -12,7 +12,7 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from .timing import Window
 from .tokenizer import LANGUAGES, Tokenizer
 from .types import Progress, Segment, Transcript, TranscriptInfo
 
-AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+AudioInput = Union[str, os.PathLike, BinaryIO, np.ndarray, torch.Tensor]
 
 
 @functools.lru_cache(maxsize=2)
@@ -49,19 +49,6 @@ def _task_token(task: str) -> str:
     from .plugins import get_host
 
     return get_host().task(task).task_token
-
-
-def _load_audio(audio: AudioInput, audio_stream: Optional[int]) -> Tuple[torch.Tensor, Optional[str]]:
-    """The audio as a float32 mono 16 kHz tensor [n_samples], and its path if it came from one."""
-    if isinstance(audio, (str, os.PathLike)):
-        from .media import load_audio
-
-        return torch.from_numpy(load_audio(audio, stream_index=audio_stream)), str(audio)
-    if isinstance(audio, np.ndarray):
-        audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    if not isinstance(audio, torch.Tensor) or audio.ndim != 1:
-        raise TypeError("audio must be a path, or a 1-D float32 array of 16 kHz samples")
-    return audio.float(), None
 
 
 @dataclass
@@ -142,10 +129,17 @@ class TranscriptStream:
             yield from self._segments
             return
         produced: List[Segment] = []
-        for segment in self._run():
-            produced.append(segment)
-            yield segment
+        try:
+            for segment in self._run():
+                produced.append(segment)
+                yield segment
+        finally:
+            self.close()  # a spooled input's copy goes as soon as the decode is over
         self._segments = produced
+
+    def close(self) -> None:
+        """Release the input (a spooled pipe's temporary copy); the segments decoded so far stay."""
+        self.mel.close()
 
     def collect(self) -> Transcript:
         segments = tuple(self)
@@ -330,15 +324,13 @@ def _split_segments(result: DecodingResult, tok: Tokenizer, window: Window) -> T
 
 def _mel_windows(audio: AudioInput, audio_stream: Optional[int],
                  model: Whisper) -> Tuple[features.MelWindows, Optional[str]]:
-    """The input's log-mel, window by window, and its path if it came from one. A file is
-    decoded twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the loop asks
-    for them), never held whole; an array is sliced as it is."""
-    if isinstance(audio, (str, os.PathLike)):
-        mel = features.MelWindows(audio, model.dims.n_mels, padding=N_SAMPLES,
-                                  stream_index=audio_stream, device=model.device)
-        return mel, str(audio)
-    samples, _ = _load_audio(audio, audio_stream)
-    return features.MelWindows(samples, model.dims.n_mels, padding=N_SAMPLES, device=model.device), None
+    """The input's log-mel, window by window, and its path if it came from one. What the input
+    is (a path, a file object, a pipe, samples) the media layer decides (``media.open_source``);
+    a file is decoded twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the
+    loop asks for them), never held whole; samples are sliced as they are."""
+    mel = features.MelWindows(audio, model.dims.n_mels, padding=N_SAMPLES,
+                              stream_index=audio_stream, device=model.device)
+    return mel, mel.source.path
 
 
 def _options(options: Optional[TranscribeOptions], kwargs: dict) -> TranscribeOptions:
@@ -367,7 +359,8 @@ def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = D
                **kwargs: Any) -> Transcript:
     """Transcribe (or translate) the speech in ``audio``.
 
-    audio: a media file path (any container/codec PyAV decodes) or a 1-D float32 array of
+    audio: a media file path (any container/codec PyAV decodes; a FIFO or ``/dev/stdin`` too), a
+        binary file object (a pipe's is spooled to a temporary file), or a 1-D float32 array of
         16 kHz samples.
     model: a registry name ("base", "tiny.en"), a checkpoint path, or a loaded model.
     options: a ``TranscribeOptions`` (``TranscribeOptions.from_kwargs(preset=..., ...)``).
