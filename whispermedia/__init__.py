@@ -35,6 +35,10 @@ _EXPORTS = {
     "Word": "whispermedia.types",
     "LanguageGuess": "whispermedia.types",
     "Progress": "whispermedia.types",
+    "SpeechRegion": "whispermedia.types",
+    "MediaInfo": "whispermedia.media_info",
+    "AudioStreamInfo": "whispermedia.media_info",
+    "probe": "whispermedia.media",
     "TranscribeOptions": "whispermedia.options",
     "DecodingOptions": "whispermedia.options",
     "WhisperMediaError": "whispermedia.errors",
@@ -70,9 +74,10 @@ if TYPE_CHECKING:  # pragma: no cover
                          WhisperMediaError)
     from .features import log_mel_spectrogram, pad_or_trim
     from .hookspecs import hookimpl
-    from .media import load_audio
+    from .media import load_audio, probe
+    from .media_info import AudioStreamInfo, MediaInfo
     from .models import list_models, load_model
     from .options import DecodingOptions, OptionError, TranscribeOptions, WindowOptions
     from .output import write
     from .pipeline import TranscriptStream, stream, transcribe
-    from .types import LanguageGuess, Progress, Segment, Transcript, TranscriptInfo, Word
+    from .types import LanguageGuess, Progress, Segment, SpeechRegion, Transcript, TranscriptInfo, Word

@@ -74,7 +74,9 @@ import av
 import numpy as np
 
 from whispermedia.constants import N_SAMPLES, SAMPLE_RATE
+from whispermedia import media_info
 from whispermedia.errors import MediaError
+from whispermedia.media_info import AudioStreamInfo, MediaInfo, is_real_video as _is_real_video, stream_duration as _stream_duration
 
 __all__ = [
     "SAMPLE_RATE",
@@ -136,42 +138,6 @@ _MAGIC = (
     (0, b"FLV", "FLV"),
     (0, b"caff", "CAF"),
 )
-
-
-@dataclass(frozen=True)
-class AudioStreamInfo:
-    """One audio stream of a media file.
-
-    ``index`` is the stream's position among the file's *audio* streams (0-based; the value to
-    pass as ``stream_index``), not its index among all streams. ``codec`` is FFmpeg's codec name
-    (``"aac"``, ``"mp3"``, ``"opus"``, ``"pcm_s16le"``...). ``duration`` is in seconds, None
-    when the container does not say. ``language`` is the stream's language tag as written in
-    the file (e.g. ``"eng"``), None when absent or ``"und"``.
-    """
-
-    index: int
-    codec: str
-    sample_rate: int
-    channels: int
-    duration: Optional[float]
-    language: Optional[str]
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """What :func:`probe` found in a media file.
-
-    ``duration`` is the container's duration in seconds (None if unknown). ``has_video`` is
-    True when there is a real video stream (cover art attached to an audio file does not
-    count). ``container`` is FFmpeg's demuxer name, e.g. ``"wav"``, ``"mp3"``, ``"ogg"``,
-    ``"matroska,webm"`` or ``"mov,mp4,m4a,3gp,3g2,mj2"``.
-    """
-
-    path: str
-    duration: Optional[float]
-    audio_streams: Tuple[AudioStreamInfo, ...]
-    has_video: bool
-    container: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,64 +302,6 @@ def _sniff(head: bytes) -> Optional[str]:
 # streams
 
 
-def _channels(codec_context) -> int:
-    if codec_context is None:
-        return 0
-    n = getattr(codec_context, "channels", None)
-    if not n:
-        layout = getattr(codec_context, "layout", None)
-        n = getattr(layout, "nb_channels", None) or len(getattr(layout, "channels", ()) or ())
-    return int(n or 0)
-
-
-def _codec_name(stream) -> str:
-    cc = stream.codec_context  # None when PyAV has no decoder for the stream's codec
-    codec = getattr(cc, "codec", None)
-    for name in (getattr(codec, "canonical_name", None), getattr(cc, "name", None),
-                 getattr(codec, "name", None)):
-        if name:
-            return str(name)
-    return "unknown"
-
-
-_HMS = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
-
-
-def _stream_duration(stream) -> Optional[float]:
-    """The stream's own duration in seconds, from the stream header or a DURATION tag."""
-    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
-        return float(stream.duration * stream.time_base)
-    # Matroska keeps per-stream durations in a tag, e.g. "00:00:02.024000000"
-    for key, value in (stream.metadata or {}).items():
-        if key.upper() == "DURATION" and isinstance(value, str):
-            m = _HMS.match(value.strip())
-            if m:
-                h, mnt, s = m.groups()
-                return int(h) * 3600 + int(mnt) * 60 + float(s)
-    return None
-
-
-def _language(stream) -> Optional[str]:
-    lang = getattr(stream, "language", None) or (stream.metadata or {}).get("language")
-    if not lang or lang.lower() == "und":
-        return None
-    return str(lang)
-
-
-def _is_real_video(stream) -> bool:
-    disposition = getattr(stream, "disposition", 0)
-    try:
-        return not (int(disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC: cover art
-    except (TypeError, ValueError):
-        return True
-
-
-def _container_duration(container) -> Optional[float]:
-    if container.duration is None or container.duration <= 0:
-        return None
-    return container.duration / 1_000_000  # AV_TIME_BASE
-
-
 def _select_stream(inp: _Input, stream_index: Optional[int]):
     audio = inp.container.streams.audio
     n = len(audio)
@@ -430,26 +338,8 @@ def probe(source: Source) -> MediaInfo:
     be opened; a file with no audio stream is *not* an error here (``audio_streams`` is empty).
     """
     with _Input(source) as inp:
-        c = inp.container
         try:
-            streams = []
-            for i, s in enumerate(c.streams.audio):
-                cc = s.codec_context
-                streams.append(AudioStreamInfo(
-                    index=i,
-                    codec=_codec_name(s),
-                    sample_rate=int(getattr(cc, "sample_rate", 0) or 0),
-                    channels=_channels(cc),
-                    duration=_stream_duration(s),
-                    language=_language(s),
-                ))
-            return MediaInfo(
-                path=inp.label,
-                duration=_container_duration(c),
-                audio_streams=tuple(streams),
-                has_video=any(_is_real_video(s) for s in c.streams.video),
-                container=str(c.format.name),
-            )
+            return media_info.read_media_info(inp.container, inp.label)
         except _PYAV_ERRORS as exc:
             raise MediaError(f"cannot read the stream headers ({_reason(exc)})", inp.label) from exc
 
@@ -543,6 +433,10 @@ class AudioSource:
         if self.kind == "samples":
             return (self._data[i:i + chunk_samples] for i in range(0, self._data.shape[0], chunk_samples))
         return iter_audio_chunks(self._data, stream_index=self.stream_index, chunk_samples=chunk_samples)
+
+    def probe(self) -> Optional[MediaInfo]:
+        """What the media input holds (:func:`probe`); None for samples."""
+        return None if self.kind == "samples" else probe(self._data)
 
     def close(self) -> None:
         """Delete a spooled input's temporary copy (a caller's file object stays open)."""

@@ -71,12 +71,17 @@ class TranscriptStream:
     a segment, so hours of speech stay small).
     """
 
-    def __init__(self, model: Whisper, mel: features.MelWindows, source: Optional[str],
-                 options: TranscribeOptions, progress: Optional[Callable[[Progress], None]] = None):
+    def __init__(self, model: Whisper, mel: features.MelWindows, options: TranscribeOptions,
+                 progress: Optional[Callable[[Progress], None]] = None):
         self.model = model
         self.options = options
         self.progress = progress
-        self.source = source
+        self.source = mel.source.path  # the input's path, when it came as one
+        try:
+            self.media = mel.source.probe()  # the streams, frame rate and timecode the outputs use
+        except BaseException:
+            mel.close()
+            raise
         # the file's mel window by window, 30 s of zeros appended as openai-whisper does: the
         # numbers of the whole file's mel at once (the clamp at the whole file's maximum), in
         # memory bounded by a window (features.MelWindows, docs/ops.md); self.mel[:, a:b],
@@ -121,6 +126,8 @@ class TranscriptStream:
             model=self.model.name,
             source=self.source,
             options=opts,
+            media=self.media,
+            audio_stream=None if self.media is None else (self.mel.source.stream_index or 0),
         )
 
     # -- segments --------------------------------------------------------------------------
@@ -322,15 +329,13 @@ def _split_segments(result: DecodingResult, tok: Tokenizer, window: Window) -> T
     return segments, dataclasses.replace(window, next_seek=next_seek, single_timestamp_ending=single_timestamp_ending)
 
 
-def _mel_windows(audio: AudioInput, audio_stream: Optional[int],
-                 model: Whisper) -> Tuple[features.MelWindows, Optional[str]]:
-    """The input's log-mel, window by window, and its path if it came from one. What the input
-    is (a path, a file object, a pipe, samples) the media layer decides (``media.open_source``);
-    a file is decoded twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the
-    loop asks for them), never held whole; samples are sliced as they are."""
-    mel = features.MelWindows(audio, model.dims.n_mels, padding=N_SAMPLES,
-                              stream_index=audio_stream, device=model.device)
-    return mel, mel.source.path
+def _mel_windows(audio: AudioInput, audio_stream: Optional[int], model: Whisper) -> features.MelWindows:
+    """The input's log-mel, window by window. What the input is (a path, a file object, a pipe,
+    samples) the media layer decides (``media.open_source``; ``mel.source``); a file is decoded
+    twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the loop asks for
+    them), never held whole; samples are sliced as they are."""
+    return features.MelWindows(audio, model.dims.n_mels, padding=N_SAMPLES,
+                               stream_index=audio_stream, device=model.device)
 
 
 def _options(options: Optional[TranscribeOptions], kwargs: dict) -> TranscribeOptions:
@@ -349,8 +354,8 @@ def stream(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAU
     """Segments of ``audio`` as each window finishes; see ``transcribe`` for the arguments."""
     opts = _options(options, kwargs)  # before the model: a bad option costs no load
     whisper = resolve_model(model, device)
-    mel, source = _mel_windows(audio, audio_stream, whisper)
-    return TranscriptStream(whisper, mel, source, opts, progress)
+    mel = _mel_windows(audio, audio_stream, whisper)
+    return TranscriptStream(whisper, mel, opts, progress)
 
 
 def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAULT_MODEL,

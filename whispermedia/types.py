@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
+from .media_info import MediaInfo  # plain records, no PyAV
+
 if TYPE_CHECKING:  # options import nothing heavy, but types stay the leaf the formats import
     from .options import TranscribeOptions
 
@@ -63,6 +65,15 @@ class LanguageGuess:
 
 
 @dataclass(frozen=True)
+class SpeechRegion:
+    """A stretch of the input where voice activity detection found speech: ``start`` and ``end``
+    in seconds on the source's own timeline (0 = the first sample decoded)."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class TranscriptInfo:
     """What is known about a transcription apart from its segments."""
 
@@ -74,6 +85,11 @@ class TranscriptInfo:
     source: Optional[str] = None  # the input path, when there was one
     # the options it was made with (language None: detected; ``language`` above says which)
     options: Optional["TranscribeOptions"] = field(default=None, compare=False, repr=False)
+    # what the input file holds (streams, frame rate, start timecode); None for samples
+    media: Optional[MediaInfo] = field(default=None, compare=False, repr=False)
+    audio_stream: Optional[int] = None  # the audio stream decoded (0-based among audio streams)
+    # where voice activity detection found speech, in time order; None when none ran
+    speech: Optional[Tuple[SpeechRegion, ...]] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,14 @@ class Transcript:
         info = {f.name: getattr(self.info, f.name) for f in dataclasses.fields(self.info)}
         info["options"] = {k: list(v) if isinstance(v, tuple) else v
                            for k, v in (options.given() if options is not None else {}).items()}
+        # facts that are not known for every input are written only when they are
+        for name in ("media", "audio_stream", "speech"):
+            if info[name] is None:
+                del info[name]
+        if self.info.media is not None:
+            info["media"] = self.info.media.to_dict()
+        if self.info.speech is not None:
+            info["speech"] = [[r.start, r.end] for r in self.info.speech]
         return {
             "text": self.text,
             "segments": [s.to_dict() for s in self.segments],
