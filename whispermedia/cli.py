@@ -338,6 +338,9 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
         try:
             names = _split_names(plugins + openai_formats)
             formats, task_name = _resolve_plugins(_host(ctx), names, option_values.get("task"))
+            for fmt in formats:  # a format that needs a missing extra fails before any model loads
+                if fmt.check is not None:
+                    fmt.check()
         except WhisperMediaError as e:
             raise _fail(str(e), exit_code_for(e)) from None
         settled: Dict[str, Any] = {"task": task_name}
@@ -579,6 +582,14 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("tasks: " + ", ".join(t["name"] for t in tasks))
     for f in failures:
         click.echo(f"FAILED {failure_line(f)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# commands that live in their own modules
+
+from whispermedia.cli_probe import probe_command  # noqa: E402 (attached after the group exists)
+
+cli.add_command(probe_command)
 
 
 # ---------------------------------------------------------------------------------------------

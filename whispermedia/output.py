@@ -82,11 +82,14 @@ def write(
     The file appears complete or not at all: the text goes to a hidden temp file in the same
     directory, is fsynced, and is then moved over ``path``. On any error the temp file is
     removed and an existing ``path`` is left untouched. An existing ``path`` is an
-    :class:`OutputError` unless ``overwrite`` (checked before anything is rendered).
+    :class:`OutputError` unless ``overwrite`` (checked before anything is rendered); a format whose
+    ``check`` fails (a missing extra) raises its ``MissingDependency`` before that.
     ``options`` are passed to the format read-only. A format that raises is reported as a
     :class:`PluginFailed` naming it and its plugin. Returns ``path`` as a :class:`Path`.
     """
     fmt = _lookup(format)
+    if fmt.check is not None:
+        fmt.check()  # a missing extra: said before any file is made
     path = Path(path)
     if path.is_dir():
         raise OutputError("is a directory", str(path))
