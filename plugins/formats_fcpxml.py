@@ -21,6 +21,7 @@ A source without video gets a 1920x1080 format at the timeline's rate (a sequenc
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
@@ -35,6 +36,15 @@ from whispermedia.types import Transcript
 _AUDIO_RATES = {32000: "32k", 44100: "44.1k", 48000: "48k", 88200: "88.2k", 96000: "96k",
                 176400: "176.4k", 192000: "192k"}
 _DEFAULT_SIZE = (1920, 1080)
+
+
+# characters XML 1.0 cannot carry at all (ElementTree would write them and break the file)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the control characters XML 1.0 forbids."""
+    return _NOT_XML.sub("", text)
 
 
 def fcpxml_time(frames: int, clock: TimelineClock) -> str:
@@ -109,15 +119,16 @@ def build_fcpxml(transcript: Transcript, options: Optional[Mapping[str, Any]] = 
 
     # the DTD wants every anchored item (caption) before the first marker
     for n, (item, (first, count), lane) in enumerate(zip(items, spans, lanes(spans)), start=1):
-        caption = ET.SubElement(clip, "caption", lane=str(lane), offset=t(start + first), name=item.text,
+        text = xml_text(item.text)
+        caption = ET.SubElement(clip, "caption", lane=str(lane), offset=t(start + first), name=text,
                                 duration=t(count), role=f"iTT?captionFormat=ITT.{item.language}")
-        text = ET.SubElement(caption, "text", placement="bottom")
-        ET.SubElement(text, "text-style", ref=f"ts{n}").text = item.text
+        block = ET.SubElement(caption, "text", placement="bottom")
+        ET.SubElement(block, "text-style", ref=f"ts{n}").text = text
         style = ET.SubElement(caption, "text-style-def", id=f"ts{n}")
         ET.SubElement(style, "text-style", font=".SF NS Text", fontSize="13", fontFace="Regular",
                       fontColor="1 1 1 1", backgroundColor="0 0 0 1")
     for item, (first, count) in zip(items, spans):
-        ET.SubElement(clip, "marker", start=t(start + first), duration=t(count), value=item.text)
+        ET.SubElement(clip, "marker", start=t(start + first), duration=t(count), value=xml_text(item.text))
     return root
 
 

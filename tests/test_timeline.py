@@ -113,6 +113,33 @@ def test_otio_is_written_in_the_schema_versions_older_readers_know(movie, tmp_pa
             assert int(version) <= oldest[name], f"{name}.{version} is newer than OTIO 0.15 reads"
 
 
+OLD_OTIO = Path(__file__).parent.parent / "build" / "otio-0.16"  # .ci/run installs it there
+
+
+def test_an_older_otio_reads_the_markers_back(movie, tmp_path):
+    """OpenTimelineIO 0.16.0, installed apart from the venv, loads the file with every marker."""
+    if not (OLD_OTIO / "opentimelineio").is_dir():
+        pytest.skip(f"no OpenTimelineIO 0.16 in {OLD_OTIO} (.ci/run installs it)")
+    path, rate, timecode = movie
+    out = write(speech_transcript(path), "otio", tmp_path / "t.otio")
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(OLD_OTIO)!r})
+import opentimelineio as otio
+assert otio.__version__ == "0.16.0", otio.__version__
+t = otio.adapters.read_from_file({str(out)!r})
+clip = list(t.tracks[0])[0]
+print(json.dumps([t.global_start_time.value] + [[m.name, m.marked_range.start_time.value,
+                  m.marked_range.duration.value, m.metadata["whispermedia"]["timecode"]] for m in clip.markers]))
+"""
+    proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    start = Timecode.parse(timecode, rate)
+    assert json.loads(proc.stdout) == [start.frames] + [
+        [text, first, count, str(Timecode(first, rate, start.drop_frame))]
+        for first, count, text in expected_spans(rate, timecode)]
+
+
 def test_otio_of_audio_only_input_is_an_audio_track_at_25_fps(tmp_path):
     otio = pytest.importorskip("opentimelineio")
     t = sample_transcript()  # no media facts: 25 fps from 00:00:00:00
@@ -179,7 +206,7 @@ def test_fcpxml_times_are_whole_frames_at_the_timecode(movie, tmp_path, version)
 def test_fcpxml_overlapping_captions_go_to_other_lanes(tmp_path, movie):
     path, rate, _ = movie
     t = with_segments(speech_transcript(path), [(0.0, 3.0, " one"), (2.0, 4.0, " two"), (2.5, 5.0, " three"),
-                                                (3.0, 6.0, " four"), (6.0, 6.0, " five")])
+                                                (3.0, 6.0, " four"), (6.0, 6.0, " fi\x01ve")])
     _, root = _fcpxml(path, tmp_path, transcript=t)
     clip = root.find("library/event/project/sequence/spine/asset-clip")
     spans = {}
@@ -187,6 +214,7 @@ def test_fcpxml_overlapping_captions_go_to_other_lanes(tmp_path, movie):
         start = parse_fcpxml_time(c.get("offset"))
         spans.setdefault(c.get("lane"), []).append((start, start + parse_fcpxml_time(c.get("duration"))))
     assert sorted(spans) == ["1", "2", "3"]
+    assert clip.findall("marker")[-1].get("value") == "five"  # a control character XML cannot hold is dropped
     for lane in spans.values():
         lane.sort()
         assert all(a[1] <= b[0] for a, b in zip(lane, lane[1:])), f"captions overlap within a lane: {lane}"
@@ -411,3 +439,62 @@ def test_dropframe_golden(tmp_path, fmt, host):
         golden.write_text(text, encoding="utf-8")
         pytest.skip(f"regenerated {golden}")
     assert text == golden.read_text(encoding="utf-8")
+
+
+# --- end to end with the real model -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_end_to_end_real_speech_on_the_record_timeline(tmp_path):
+    """``wm run -p otio,fcpxml,edl --word-timestamps`` on a 25 fps MOV starting at 10:00:00:00 with
+    jfk.flac as its sound: the markers hold the real words, at 10:00:xx:yy, on whole frames."""
+    otio = pytest.importorskip("opentimelineio")
+    pytest.importorskip("otio_cmx3600_adapter")
+    movie = speech_movie(tmp_path / "jfk.mov", Fraction(25), "10:00:00:00")
+    proc = subprocess.run([sys.executable, "-m", "whispermedia", "run", "-p", "otio,fcpxml,edl", "--word-timestamps",
+                           "--language", "en", movie], capture_output=True, text=True, timeout=900, cwd=tmp_path,
+                          env=dict(os.environ, WM_DEBUG="1"))
+    assert proc.returncode == 0, proc.stderr
+    reference = json.loads((Path(__file__).parent / "data" / "speech" / "references.json").read_text())["jfk.flac"]
+
+    timeline = otio.adapters.read_from_file(str(tmp_path / "jfk.otio"))
+    (clip,) = list(timeline.tracks[0])
+    markers = list(clip.markers)
+    assert " ".join(m.name for m in markers) == reference
+    assert otio.opentime.to_timecode(timeline.global_start_time, 25) == "10:00:00:00"
+    previous = 0
+    for m in markers:
+        start = m.marked_range.start_time
+        assert start.rate == 25 and start.value == int(start.value) and m.marked_range.duration.value >= 1
+        assert start.value >= previous and otio.opentime.to_timecode(start, 25).startswith("10:00:")
+        previous = start.value
+        data = m.metadata["whispermedia"]
+        assert data["language"] == "en"
+        assert "".join(w["word"] for w in data["words"]).strip() == m.name
+        assert start.value == 900000 + seconds_to_frames(data["start"], 25)
+
+    captions = ET.parse(tmp_path / "jfk.fcpxml").getroot().findall(".//asset-clip/caption")
+    assert [c.findtext("text/text-style") for c in captions] == [m.name for m in markers]
+    edl = otio.adapters.read_from_file(str(tmp_path / "jfk.edl"), rate=25)
+    (edl_clip,) = list(edl.tracks[0])
+    assert [(e.marked_range.start_time.value, e.name) for e in edl_clip.markers] == \
+        [(m.marked_range.start_time.value, m.name.upper()) for m in markers]
+
+
+def test_the_timeline_plugin_in_the_docs_works(tmp_path, movie):
+    """docs/plugins.md's "A timeline plugin" example, run as a plugin on the speech file."""
+    import types
+
+    text = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = text[text.index("### A timeline plugin"):]
+    code = section[section.index("```python\n") + 10:section.index("\n```", section.index("```python"))]
+    module = types.ModuleType("tc_sheet_plugin")
+    exec(compile(code, "docs/plugins.md", "exec"), module.__dict__)
+    path, rate, timecode = movie
+    with plugin_host(module) as h:
+        assert h.output_formats()["tc-sheet"].plugin == "tc_sheet_plugin"
+        lines = write(speech_transcript(path), "tc-sheet", tmp_path / "x.tc.tsv").read_text().splitlines()
+    start = Timecode.parse(timecode, rate)
+    assert lines[0].endswith(f"64x48 {float(rate):.3f} fps from {timecode}")
+    assert lines[1:] == [f"{Timecode(f, rate, start.drop_frame)}\t{n}\ten\t{t}"
+                         for f, n, t in expected_spans(rate, timecode)]
