@@ -201,6 +201,31 @@ def test_fcpxml_times_are_whole_frames_at_the_timecode(movie, tmp_path, version)
     # the DTD's order inside an asset clip: anchored items (captions), then markers
     tags = [child.tag for child in clip]
     assert tags == ["caption"] * len(captions) + ["marker"] * len(markers)
+    check_fcpxml_rules(root, version)
+
+
+def check_fcpxml_rules(root, version):
+    """The DTD rules the writer relies on, checked without the DTD: the element tree, required
+    attributes, unique IDs and references that resolve, non-zero caption lanes."""
+    assert [c.tag for c in root] == ["resources", "library"]
+    ids = [e.get("id") for e in root.iter() if e.get("id") is not None]
+    assert len(ids) == len(set(ids)), "duplicate IDs"
+    by_id = {e.get("id"): e for e in root.iter() if e.get("id") is not None}
+    assert [c.tag for c in root.find("resources")] == ["format", "asset"]
+    asset = root.find("resources/asset")
+    assert asset.get("src") if version == "1.8" else [c.tag for c in asset] == ["media-rep"]
+    assert [c.tag for c in root.find("library")] == ["event"]
+    assert [c.tag for c in root.find("library/event")] == ["project"]
+    sequence = root.find("library/event/project/sequence")
+    assert [c.tag for c in sequence] == ["spine"] and by_id[sequence.get("format")].tag == "format"
+    clip = sequence.find("spine/asset-clip")
+    assert by_id[clip.get("ref")].tag == "asset" and clip.get("duration")
+    for caption in clip.findall("caption"):
+        assert caption.get("duration") and int(caption.get("lane")) != 0
+        assert [c.tag for c in caption] == ["text", "text-style-def"]
+        assert by_id[caption.find("text/text-style").get("ref")].tag == "text-style-def"
+    for marker in clip.findall("marker"):
+        assert marker.get("start") and marker.get("value") is not None
 
 
 def test_fcpxml_overlapping_captions_go_to_other_lanes(tmp_path, movie):
