@@ -375,6 +375,26 @@ except MissingDependency as e:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.mp4"]
 
 
+def test_a_check_that_breaks_is_the_plugins_failure(tmp_path):
+    from whispermedia.errors import PluginFailed
+    from whispermedia.hookspecs import hookimpl
+    from whispermedia.registry import OutputFormat
+
+    def broken_check():
+        raise RuntimeError("oops")
+
+    class Broken:
+        @hookimpl
+        def register_output_formats(self, register):
+            register.add(OutputFormat("broken", "txt", lambda t, fp, o: fp.write("x"), check=broken_check))
+
+    with plugin_host(Broken()):
+        with pytest.raises(PluginFailed, match=r"output format 'broken' \(plugin 'Broken'\) failed its check: "
+                                               r"RuntimeError: oops"):
+            write(sample_transcript(), "broken", tmp_path / "x.txt")
+    assert not list(tmp_path.iterdir())
+
+
 def test_fcpxml_needs_no_extra(tmp_path):
     proc = subprocess.run([sys.executable, "-c", _HIDE_OTIO + """
 from whispermedia.output import write

@@ -333,14 +333,15 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
     if progress_mode == "auto":
         progress_mode = "bar" if sys.stderr.isatty() else "none"
     reporter = Reporter(progress_mode)
+    from whispermedia.output import check_format
+
     with _warnings_to(reporter.warning):
         # everything that can be checked without the model is checked first
         try:
             names = _split_names(plugins + openai_formats)
             formats, task_name = _resolve_plugins(_host(ctx), names, option_values.get("task"))
             for fmt in formats:  # a format that needs a missing extra fails before any model loads
-                if fmt.check is not None:
-                    fmt.check()
+                check_format(fmt)
         except WhisperMediaError as e:
             raise _fail(str(e), exit_code_for(e)) from None
         settled: Dict[str, Any] = {"task": task_name}
