@@ -114,6 +114,17 @@ _EXACT_DURATION_FORMATS = ("mov", "mp4", "matroska", "webm", "flac", "ogg", "wav
 # Decoded audio is handed on in blocks of about this many samples (4 s at 16 kHz).
 _BLOCK = 1 << 16
 
+#: The lowest input sample rate decoded. Nothing recorded is slower (telephone audio is
+#: 8000 Hz, the oldest sampled formats 4000 Hz); a header saying 1 Hz is corrupt, and resampling
+#: it to 16 kHz would make 16000 samples of every input sample.
+MIN_SAMPLE_RATE = 1000
+
+#: The most output samples (at 16 kHz) one byte of input may decode to: 1 s a byte. Real codecs
+#: stay far below (16-bit PCM at the lowest rate: 8 a byte; digital silence in FLAC's longest
+#: frames or Opus's DTX packets: about 2000), so a file past it claims more audio than its bytes
+#: hold and is refused while decoding, before the audio piles up anywhere.
+MAX_SAMPLES_PER_BYTE = SAMPLE_RATE
+
 # An error while reading a packet that ends this close to the end of the file is reported as
 # truncation rather than as corruption.
 _END_SLACK = 4096
@@ -324,6 +335,14 @@ def _check_decodable(inp: _Input, stream, position: int) -> None:
             f"audio stream {position} has a codec PyAV cannot decode (or a corrupt header)",
             inp.label,
         )
+    _check_rate(inp, stream.codec_context.sample_rate)
+
+
+def _check_rate(inp: _Input, rate: Optional[int]) -> None:
+    """MediaError for a sample rate below ``MIN_SAMPLE_RATE`` (0 or None: not known yet)."""
+    if rate and rate < MIN_SAMPLE_RATE:
+        raise MediaError(f"implausible sample rate {rate} Hz (a corrupt header? audio below "
+                         f"{MIN_SAMPLE_RATE} Hz is refused)", inp.label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,8 +615,14 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
     pending: List[np.ndarray] = []  # resampled frames not yet handed out
     pending_n = 0
 
+    # what the input's bytes can hold (MAX_SAMPLES_PER_BYTE), checked as the audio is made
+    limit = None if inp.size is None else (inp.size + 1) * MAX_SAMPLES_PER_BYTE
+
     def take(frame) -> None:
         nonlocal produced, pending_n
+        if limit is not None and produced > limit:
+            raise MediaError(f"decodes to more audio than its {inp.size} bytes can hold ({produced / sample_rate:.0f} s "
+                             "so far): a corrupt header?", inp.label)
         for out in resampler.resample(frame):
             samples = out.to_ndarray().reshape(-1)
             if samples.size:
@@ -630,6 +655,7 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
                 # captures, concatenated MP3s): flush the old resampler and start a new one.
                 frame_key = (frame.format.name, frame.layout.name, frame.sample_rate)
                 if frame_key != key:
+                    _check_rate(inp, frame.sample_rate)
                     if resampler is not None:
                         take(None)
                     resampler, scale = _make_resampler(sample_rate)
