@@ -112,8 +112,8 @@ def write(
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp.name)
-        if isinstance(exc, WhisperMediaError) or not isinstance(exc, Exception):
-            raise
+        if isinstance(exc, (WhisperMediaError, KeyboardInterrupt)):
+            raise  # a writer's SystemExit is its failure like any other exception: wm goes on
         if isinstance(exc, OSError):
             raise OutputError(exc.strerror or str(exc), str(path)) from exc
         raise PluginFailed(f"output format {fmt.name!r} (plugin {fmt.plugin or '?'!r}) failed: "
