@@ -614,6 +614,7 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
     packet_end = -1  # byte offset just past the last packet read, when the demuxer says
     pending: List[np.ndarray] = []  # resampled frames not yet handed out
     pending_n = 0
+    non_finite = 0  # NaN or infinite samples replaced so far
 
     # what the input's bytes can hold (MAX_SAMPLES_PER_BYTE), checked as the audio is made
     limit = None if inp.size is None else (inp.size + 1) * MAX_SAMPLES_PER_BYTE
@@ -635,13 +636,15 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
     def block() -> np.ndarray:
         # Frames are a few hundred samples each; the per-call cost of numpy on each of them
         # would cost more than the decoding, so they are joined into blocks first.
-        nonlocal pending, pending_n
+        nonlocal pending, pending_n, non_finite
         out = np.concatenate(pending) if len(pending) > 1 else np.array(pending[0], np.float32)
         pending, pending_n = [], 0
         # float decoders (AAC, MP3, Opus) can overshoot full scale, and float PCM can hold
         # anything, NaN included; whisper's ffmpeg path clips when it converts to int16, and
         # our contract says [-1, 1]
-        if not np.isfinite(out).all():
+        finite = np.isfinite(out)
+        if not finite.all():
+            non_finite += int(out.size - np.count_nonzero(finite))
             np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
         return np.clip(out, -1.0, 1.0, out=out)
 
@@ -681,8 +684,10 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
         raise MediaError(message, inp.label) from exc
 
     if produced == 0:
-        raise MediaError("the audio stream has no decodable samples (truncated or corrupt?)",
-                         inp.label)
+        raise MediaError("no usable audio: the audio stream holds no decodable samples (empty, truncated or "
+                         "corrupt?)", inp.label)
+    if non_finite == produced:
+        raise MediaError(f"no usable audio: all {produced} samples are NaN or infinite", inp.label)
     _check_complete(inp, stream, produced / sample_rate)
 
 
