@@ -7,6 +7,7 @@ a rule (an undocumented exception, a hang, a memory blow-up, a dead worker); exi
 
     python bench/fuzz.py                          # 5000 media, 1500 model, 100 tokenizer cases
     python bench/fuzz.py --seed 16 --only media --start 123 --media 1   # replay one case
+    python bench/fuzz.py --finite-check base      # what refusing NaN/inf weights costs at load
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def main() -> int:
     ap.add_argument("--start", type=int, default=0, help="first case index")
     ap.add_argument("--case-seconds", type=float, default=20.0, help="a case slower than this is a hang")
     ap.add_argument("--max-rss-mb", type=int, default=1536, help="the worker's memory ceiling")
+    ap.add_argument("--finite-check", metavar="MODEL", help="only time the non-finite weight check on MODEL")
     args = ap.parse_args()
+    if args.finite_check:
+        return time_finite_check(args.finite_check)
     counts = {"media": args.media, "model": args.model, "tokenizer": args.tokenizer}
     bad = 0
     with tempfile.TemporaryDirectory(prefix="wm-fuzz-") as tmp:
@@ -54,6 +58,34 @@ def main() -> int:
             bad += len(r.bad)
     print(f"{bad} cases broke a rule")
     return 1 if bad else 0
+
+
+def time_finite_check(name: str) -> int:
+    """The load-time NaN/inf check (``weights.check_finite``) on a registry model's weights, one
+    thread, median of 7, against the whole load (``load_model``) once."""
+    import statistics
+
+    import torch
+
+    from whispermedia.models import REGISTRY, _read_registry_checkpoint, load_model
+    from whispermedia.weights import check_finite
+
+    torch.set_num_threads(1)
+    checkpoint = _read_registry_checkpoint(REGISTRY[name])
+    tensors = checkpoint.state_dict
+    n = sum(t.numel() for t in tensors.values())
+    dtype = next(iter(tensors.values())).dtype
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        check_finite(tensors, name)
+        times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    load_model(name)
+    load = time.perf_counter() - t0
+    print(f"{name}: {n / 1e6:.1f} M {str(dtype).replace('torch.', '')} weights; check_finite median "
+          f"{statistics.median(times) * 1000:.0f} ms (1 thread); load_model {load:.2f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -244,3 +244,17 @@ def test_wm_run_falls_back_when_a_plugins_detect_language_raises(tmp_path):
     assert f"{SPEECH}: detected language: en" in proc.stderr
     result = json.loads((out / "jfk.json").read_text())
     assert result["language"] == "en" and "ask not what your country can do for you" in result["text"].lower()
+
+
+def test_a_writer_exiting_is_its_plugin_failure_and_leaves_nothing(tmp_path):
+    from whispermedia.output import write
+    from whispermedia.registry import OutputFormat
+    from whispermedia.testing import sample_transcript
+
+    def register_output_formats(register):
+        register.add(OutputFormat("quits", "q", _raise(SystemExit(1))))
+
+    with plugin_host(_module("quitter", register_output_formats=register_output_formats)):
+        with pytest.raises(PluginFailed, match=r"output format 'quits' \(plugin 'quitter'\) failed: SystemExit: 1"):
+            write(sample_transcript(), "quits", tmp_path / "out.q")
+    assert list(tmp_path.iterdir()) == []
