@@ -125,6 +125,11 @@ def test_token_ids_outside_the_vocabulary_are_an_option_error():
         whispermedia.transcribe(tone(2.0).astype(np.float32) / 32767, model="tiny.en", suppress_tokens=[99999999])
 
 
+def test_a_prefix_longer_than_the_context_is_an_option_error():
+    with pytest.raises(OptionError, match=r"^prefix: 600 tokens do not fit a window.s text context \(at most 222\)"):
+        whispermedia.transcribe(tone(2.0).astype(np.float32) / 32767, model="tiny.en", prefix="hello " * 600)
+
+
 # --- no usable audio ---------------------------------------------------------------------------
 
 

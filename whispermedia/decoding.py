@@ -480,6 +480,14 @@ class DecodingTask:
             prefix_tokens = (self.tokenizer.encode(" " + prefix.strip()) if isinstance(prefix, str) else list(prefix))
             if self.options.sample_len is not None:
                 prefix_tokens = prefix_tokens[-(self.n_ctx // 2 - self.options.sample_len):]
+            # with the longest prompt (half the context) beside it, one token must be left to decode:
+            # a longer prefix would index past the positional embedding
+            room = self.n_ctx // 2 - len(self.sot_sequence) - 1
+            if len(prefix_tokens) > room:
+                from .options import OptionError
+
+                raise OptionError("prefix", f"{{prefix}}: {len(prefix_tokens)} tokens do not fit a window's "
+                                            f"text context (at most {room})")
             tokens += prefix_tokens
         prompt = self.options.prompt
         if prompt:
