@@ -184,17 +184,56 @@ def _wav(path: Path, seconds: float = 1.0) -> Path:
     return path
 
 
-def test_wm_run_with_a_bad_model_exits_4_with_one_line(tmp_path):
+def _nan_weights(tmp_path: Path) -> Path:
+    dims = tiny_dims()
+    sd = random_state_dict(dims)
+    sd["encoder.conv1.weight"][0, 0, 0] = math.nan
+    return write_ct2(tmp_path / "model", dims, sd)
+
+
+def _break(tmp_path: Path, how: str):
+    """A broken model folder and the one line ``wm run`` must print for it."""
+    if how == "nan":
+        folder = _nan_weights(tmp_path)
+        return folder, (f"{folder / 'model.bin'}: weight encoder.conv1.weight: 1 of its 15360 values are NaN "
+                        "or infinite; the file is damaged")
+    folder = _ct2(tmp_path, alignment_heads=[[5, 0]] if how == "heads" else ((1, 0), (1, 1)))
+    if how == "nested":
+        (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+        return folder, f"{folder / 'config.json'}: invalid JSON (nested too deep to be a model's file)"
+    if how == "utf8":
+        _patch_bin(folder, b"encoder/conv1/weight", b"\xffncoder/conv1/weight")
+        return folder, None  # the byte offset is the writer's business
+    if how == "renamed":
+        _patch_bin(folder, b"encoder/conv1/weight", b"encoder/convX/weight")
+        return folder, (f"{folder / 'model.bin'}: no variable 'encoder/conv1/weight': not a complete Whisper "
+                        "model (renamed or missing?)")
+    if how == "tokenizer":
+        (folder / "tokenizer.json").write_text("{}")
+        return folder, f"{folder / 'tokenizer.json'}: not Whisper's BPE tokenizer: 'model' is missing"
+    assert how == "heads"
+    return folder, (f"{folder / 'config.json'}: alignment head (5, 0) is out of range: the decoder has 2 layers "
+                    "of 2 heads")
+
+
+@pytest.mark.parametrize("how", ["nested", pytest.param("utf8", marks=pytest.mark.slow),
+                                 pytest.param("renamed", marks=pytest.mark.slow),
+                                 pytest.param("tokenizer", marks=pytest.mark.slow),
+                                 pytest.param("heads", marks=pytest.mark.slow),
+                                 pytest.param("nan", marks=pytest.mark.slow)])
+def test_wm_run_with_a_bad_model_exits_4_with_one_line(tmp_path, how):
     """Through the real entry point: exit 4, the one line names the file, nothing is written."""
-    folder = _ct2(tmp_path)
-    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    folder, line = _break(tmp_path, how)
     audio = _wav(tmp_path / "in.wav")
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "whispermedia", "run", "--model", str(folder), "-o", str(out),
                            "--progress", "none", str(audio)],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "WM_LOAD_PLUGINS": ""})
     assert proc.returncode == 4, proc.stderr
-    assert proc.stderr.splitlines() == [
-        f"wm: {folder / 'config.json'}: invalid JSON (nested too deep to be a model's file)"]
+    (got,) = proc.stderr.splitlines()
+    if line is None:
+        assert got.startswith(f"wm: {folder / 'model.bin'}: a variable name after byte ") and "is not UTF-8" in got
+    else:
+        assert got == f"wm: {line}"
     assert proc.stdout == ""
     assert list(out.iterdir()) == []

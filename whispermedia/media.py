@@ -30,7 +30,10 @@ is one line, ``"<path>: <problem>"``, naming the problem in a few words: ``no su
 a directory``, ``empty file``, ``permission denied``, ``not a media file PyAV can read``, ``no
 audio stream``, ``audio stream index N is out of range: the file has K audio streams``,
 ``truncated or corrupt ... file``, ``truncated: ...``, ``corrupt audio data after N s``, ``...
-codec PyAV cannot decode``. For a file object, ``<path>`` is its ``name`` or ``<file
+codec PyAV cannot decode``, ``implausible sample rate N Hz`` (below :data:`MIN_SAMPLE_RATE`: a
+corrupt header, refused before anything is resampled), ``decodes to more audio than its N
+bytes can hold`` (past :data:`MAX_SAMPLES_PER_BYTE`), ``no usable audio: ...`` (no samples, or
+every one NaN or infinite). For a file object, ``<path>`` is its ``name`` or ``<file
 object>``. PyAV's exceptions never reach the caller; they are chained as ``__cause__``. Bad
 arguments (a negative ``sample_rate``, a source that is neither a path nor a file object) are
 ``ValueError``/``TypeError``, as programming errors.
