@@ -440,8 +440,8 @@ def _checkpoint(folder: Path, dims: ModelDimensions, state_dict: Dict[str, torch
     heads = _int_lists(config.get("alignment_heads"), 2, "alignment_heads", config_path)
     suppress = _int_lists(config.get(suppress_key), None, suppress_key, config_path)
     check_alignment_heads(heads, dims, config_path)
-    if suppress and not all(-1 <= t < dims.n_vocab for t in suppress):
-        bad = next(t for t in suppress if not -1 <= t < dims.n_vocab)
+    if suppress and not all(0 <= t < dims.n_vocab for t in suppress):
+        bad = next(t for t in suppress if not 0 <= t < dims.n_vocab)
         raise ModelError(f"{suppress_key}: token id {bad} is outside the vocabulary (0 to {dims.n_vocab - 1})",
                          config_path)
     tokenizer = folder / "tokenizer.json"
