@@ -9,7 +9,7 @@ import json
 from typing import Mapping, TextIO
 
 from whispermedia.hookspecs import hookimpl
-from whispermedia.output import to_milliseconds
+from whispermedia.output import finite_json, to_milliseconds
 from whispermedia.registry import FormatRegister, OutputFormat
 from whispermedia.types import Transcript
 
@@ -38,9 +38,11 @@ def write_tsv(transcript: Transcript, fp: TextIO, options: Mapping[str, object])
 
 
 def write_json(transcript: Transcript, fp: TextIO, options: Mapping[str, object]) -> None:
-    """``Transcript.to_dict()``: openai-whisper's result shape plus ``info``."""
+    """``Transcript.to_dict()``: openai-whisper's result shape plus ``info``; a NaN or infinite
+    number (a probability that could not be computed) is written as ``null``, never as the
+    ``NaN`` token strict JSON parsers reject (``whispermedia.output.finite_json``)."""
     # default=str: info.options may hold values JSON has no type for (paths, enums)
-    json.dump(transcript.to_dict(), fp, ensure_ascii=False, indent=2, default=str)
+    json.dump(finite_json(transcript.to_dict()), fp, ensure_ascii=False, indent=2, default=str, allow_nan=False)
     fp.write("\n")
 
 

@@ -391,6 +391,9 @@ class _Run:
                     break  # no model: no input can be transcribed
             except WhisperMediaError as e:
                 self.fail(source, exit_code_for(e), f"{e.path or source}: {e.message}")
+            except OptionError as e:  # only the model can tell (a token id outside its vocabulary)
+                self.fail(source, EXIT_USAGE, e.render(flag_of))
+                break  # the same options would fail on every input
             except Exception as e:
                 tb = traceback.format_exc() if _debug() else None
                 hint = "" if tb else " (WM_DEBUG=1 shows the traceback)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import sys
 import time
@@ -24,6 +25,7 @@ from whispermedia.errors import (
     PluginFailed,
     PluginNotFound,
 )
+from whispermedia.output import finite_json
 from whispermedia.types import Progress
 
 EXIT_OK = 0
@@ -70,6 +72,8 @@ def record(obj: Any) -> Dict[str, Any]:
 def jsonable(value: Any) -> Any:
     """``value`` as JSON types: records and mappings as objects, sequences as lists, paths and
     exceptions as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN: null, as JSON.stringify writes it
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -100,7 +104,8 @@ class Reporter:
 
     # JSON lines: one object per line, flushed, so a pipeline can follow along
     def _event(self, **fields: Any) -> None:
-        sys.stderr.write(json.dumps(fields, ensure_ascii=False) + "\n")
+        # NaN/inf (a probability that could not be computed) as null: strict parsers reject NaN
+        sys.stderr.write(json.dumps(finite_json(fields), ensure_ascii=False, allow_nan=False) + "\n")
         sys.stderr.flush()
 
     def _line(self, text: str) -> None:

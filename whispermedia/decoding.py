@@ -418,6 +418,17 @@ class MaximumLikelihoodRanker(SequenceRanker):
 
 # -- the task -----------------------------------------------------------------------------
 
+def _check_token_ids(option: str, ids: Sequence[int], n_vocab: int) -> None:
+    """``OptionError`` naming ``option`` for a token id the model's vocabulary does not have
+    (the options cannot know the vocabulary; the task that decodes does)."""
+    from .options import OptionError
+
+    bad = next((t for t in ids if not 0 <= t < n_vocab), None)
+    if bad is not None:
+        raise OptionError(option, f"{{{option}}}: token id {bad} is not in the model's vocabulary "
+                                  f"(0 to {n_vocab - 1})")
+
+
 class DecodingTask:
     """Decodes a batch of windows with one set of options."""
 
@@ -460,11 +471,23 @@ class DecodingTask:
 
     def _initial_tokens(self) -> Tuple[int, ...]:
         tokens = list(self.sot_sequence)
+        for name in ("prefix", "prompt"):  # token ids given as such must be the model's
+            given = getattr(self.options, name)
+            if given is not None and not isinstance(given, str):
+                _check_token_ids(name, given, self.model.dims.n_vocab)
         prefix = self.options.prefix
         if prefix:
             prefix_tokens = (self.tokenizer.encode(" " + prefix.strip()) if isinstance(prefix, str) else list(prefix))
             if self.options.sample_len is not None:
                 prefix_tokens = prefix_tokens[-(self.n_ctx // 2 - self.options.sample_len):]
+            # with the longest prompt (half the context) beside it, one token must be left to decode:
+            # a longer prefix would index past the positional embedding
+            room = self.n_ctx // 2 - len(self.sot_sequence) - 1
+            if len(prefix_tokens) > room:
+                from .options import OptionError
+
+                raise OptionError("prefix", f"{{prefix}}: {len(prefix_tokens)} tokens do not fit a window's "
+                                            f"text context (at most {room})")
             tokens += prefix_tokens
         prompt = self.options.prompt
         if prompt:
@@ -485,6 +508,7 @@ class DecodingTask:
         tok = self.tokenizer
         # the task and control tokens are never sampled; no-speech is read off the first step instead
         suppress += [tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm, tok.no_speech]
+        _check_token_ids("suppress_tokens", suppress, self.model.dims.n_vocab)
         return tuple(sorted(set(suppress)))
 
     @torch.no_grad()

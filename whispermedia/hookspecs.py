@@ -88,9 +88,9 @@ def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokeni
     ``language_per_region`` for each window's head and for the stretches where the language
     may change (docs/cli.md, "Language"). Stops at first non-None result: return ``None`` to
     let the next implementation (finally the built-in one, which is ``trylast``) answer. An
-    exception is not swallowed: it reaches the caller as a
-    :class:`~whispermedia.errors.PluginFailed` naming the plugin, because a transcript in the
-    wrong language is worse than an error.
+    implementation that raises (``SystemExit`` too) or answers with another type is recorded
+    as failed, warned about once and skipped from then on: the next one answers
+    (``WM_STRICT_PLUGINS=1``: a :class:`~whispermedia.errors.PluginFailed` naming the plugin).
 
     :param model: the loaded Whisper model (a ``torch.nn.Module``), in eval mode, on the
         device and dtype it will decode with.

@@ -30,7 +30,10 @@ is one line, ``"<path>: <problem>"``, naming the problem in a few words: ``no su
 a directory``, ``empty file``, ``permission denied``, ``not a media file PyAV can read``, ``no
 audio stream``, ``audio stream index N is out of range: the file has K audio streams``,
 ``truncated or corrupt ... file``, ``truncated: ...``, ``corrupt audio data after N s``, ``...
-codec PyAV cannot decode``. For a file object, ``<path>`` is its ``name`` or ``<file
+codec PyAV cannot decode``, ``implausible sample rate N Hz`` (below :data:`MIN_SAMPLE_RATE`: a
+corrupt header, refused before anything is resampled), ``decodes to more audio than its N
+bytes can hold`` (past :data:`MAX_SAMPLES_PER_BYTE`), ``no usable audio: ...`` (no samples, or
+every one NaN or infinite). For a file object, ``<path>`` is its ``name`` or ``<file
 object>``. PyAV's exceptions never reach the caller; they are chained as ``__cause__``. Bad
 arguments (a negative ``sample_rate``, a source that is neither a path nor a file object) are
 ``ValueError``/``TypeError``, as programming errors.
@@ -113,6 +116,17 @@ _EXACT_DURATION_FORMATS = ("mov", "mp4", "matroska", "webm", "flac", "ogg", "wav
 
 # Decoded audio is handed on in blocks of about this many samples (4 s at 16 kHz).
 _BLOCK = 1 << 16
+
+#: The lowest input sample rate decoded. Nothing recorded is slower (telephone audio is
+#: 8000 Hz, the oldest sampled formats 4000 Hz); a header saying 1 Hz is corrupt, and resampling
+#: it to 16 kHz would make 16000 samples of every input sample.
+MIN_SAMPLE_RATE = 1000
+
+#: The most output samples (at 16 kHz) one byte of input may decode to: 1 s a byte. Real codecs
+#: stay far below (16-bit PCM at the lowest rate: 8 a byte; digital silence in FLAC's longest
+#: frames or Opus's DTX packets: about 2000), so a file past it claims more audio than its bytes
+#: hold and is refused while decoding, before the audio piles up anywhere.
+MAX_SAMPLES_PER_BYTE = SAMPLE_RATE
 
 # An error while reading a packet that ends this close to the end of the file is reported as
 # truncation rather than as corruption.
@@ -324,6 +338,14 @@ def _check_decodable(inp: _Input, stream, position: int) -> None:
             f"audio stream {position} has a codec PyAV cannot decode (or a corrupt header)",
             inp.label,
         )
+    _check_rate(inp, stream.codec_context.sample_rate)
+
+
+def _check_rate(inp: _Input, rate: Optional[int]) -> None:
+    """MediaError for a sample rate below ``MIN_SAMPLE_RATE`` (0 or None: not known yet)."""
+    if rate and rate < MIN_SAMPLE_RATE:
+        raise MediaError(f"implausible sample rate {rate} Hz (a corrupt header? audio below "
+                         f"{MIN_SAMPLE_RATE} Hz is refused)", inp.label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,9 +617,16 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
     packet_end = -1  # byte offset just past the last packet read, when the demuxer says
     pending: List[np.ndarray] = []  # resampled frames not yet handed out
     pending_n = 0
+    non_finite = 0  # NaN or infinite samples replaced so far
+
+    # what the input's bytes can hold (MAX_SAMPLES_PER_BYTE), checked as the audio is made
+    limit = None if inp.size is None else (inp.size + 1) * MAX_SAMPLES_PER_BYTE
 
     def take(frame) -> None:
         nonlocal produced, pending_n
+        if limit is not None and produced > limit:
+            raise MediaError(f"decodes to more audio than its {inp.size} bytes can hold ({produced / sample_rate:.0f} s "
+                             "so far): a corrupt header?", inp.label)
         for out in resampler.resample(frame):
             samples = out.to_ndarray().reshape(-1)
             if samples.size:
@@ -610,13 +639,15 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
     def block() -> np.ndarray:
         # Frames are a few hundred samples each; the per-call cost of numpy on each of them
         # would cost more than the decoding, so they are joined into blocks first.
-        nonlocal pending, pending_n
+        nonlocal pending, pending_n, non_finite
         out = np.concatenate(pending) if len(pending) > 1 else np.array(pending[0], np.float32)
         pending, pending_n = [], 0
         # float decoders (AAC, MP3, Opus) can overshoot full scale, and float PCM can hold
         # anything, NaN included; whisper's ffmpeg path clips when it converts to int16, and
         # our contract says [-1, 1]
-        if not np.isfinite(out).all():
+        finite = np.isfinite(out)
+        if not finite.all():
+            non_finite += int(out.size - np.count_nonzero(finite))
             np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
         return np.clip(out, -1.0, 1.0, out=out)
 
@@ -630,6 +661,7 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
                 # captures, concatenated MP3s): flush the old resampler and start a new one.
                 frame_key = (frame.format.name, frame.layout.name, frame.sample_rate)
                 if frame_key != key:
+                    _check_rate(inp, frame.sample_rate)
                     if resampler is not None:
                         take(None)
                     resampler, scale = _make_resampler(sample_rate)
@@ -655,8 +687,10 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
         raise MediaError(message, inp.label) from exc
 
     if produced == 0:
-        raise MediaError("the audio stream has no decodable samples (truncated or corrupt?)",
-                         inp.label)
+        raise MediaError("no usable audio: the audio stream holds no decodable samples (empty, truncated or "
+                         "corrupt?)", inp.label)
+    if non_finite == produced:
+        raise MediaError(f"no usable audio: all {produced} samples are NaN or infinite", inp.label)
     _check_complete(inp, stream, produced / sample_rate)
 
 

@@ -19,7 +19,7 @@ from .constants import DEFAULT_MODEL  # re-exported: models.DEFAULT_MODEL
 from .errors import ModelError
 from .model import Whisper
 from .tokenizer import load_tokenizer
-from .weights import Checkpoint, load_ct2, read_checkpoint
+from .weights import Checkpoint, check_alignment_heads, check_dims, load_ct2, read_checkpoint
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,9 @@ def build_model(checkpoint: Checkpoint, *, name: str, device: torch.device = tor
                 dtype: torch.dtype = torch.float32, compute_type: str = "float32") -> Whisper:
     """Our modules with the checkpoint's weights, built complete with its tokenizer, alignment
     heads and suppress list, laid out for ``compute_type`` (``Whisper.set_compute_type``)."""
+    source = checkpoint.source or name
+    check_dims(checkpoint.dims, source)
+    check_alignment_heads(checkpoint.alignment_heads, checkpoint.dims, source)
     tokenizer_json = checkpoint.tokenizer_json or _fallback_tokenizer(checkpoint.dims.n_vocab)
     if tokenizer_json is None:
         raise ModelError("no tokenizer.json beside the model, and no installed model package to borrow one "

@@ -41,6 +41,13 @@ DEFAULT_TEMPERATURES: Tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # a fallback schedule decodes a window once per temperature at worst: more than this is a typo
 # (--temperature-increment-on-fallback 1e-9 would ask for a billion)
 MAX_TEMPERATURES = 64
+# a temperature divides the logits in float32: above this, or above 0 and below the minimum,
+# the quotient overflows (or underflows to 0/0) and sampling sees NaN; 0 means greedy
+MAX_TEMPERATURE = 10.0
+MIN_POSITIVE_TEMPERATURE = 1e-3
+# beams and samples are decoder rows, each with its own key/value cache (large-v3: about
+# 0.6 GB a row): more than this is a typo, not a search
+MAX_CANDIDATES = 32
 
 _OPENAI_THRESHOLDS = dict(compression_ratio_threshold=2.4, logprob_threshold=-1.0, no_speech_threshold=0.6)
 
@@ -262,7 +269,8 @@ class OptionSpec:
                 sign = ">" if self.min_open else ">="
                 raise OptionError(name, f"{{{name}}}: must be {sign} {self.minimum:g} (got {v:g})")
             if self.maximum is not None and v > self.maximum:
-                raise OptionError(name, f"{{{name}}}: must be <= {self.maximum:g} (got {v:g})")
+                got = v if isinstance(v, int) else f"{v:g}"  # a whole number in full, not as 1e+08
+                raise OptionError(name, f"{{{name}}}: must be <= {self.maximum:g} (got {got})")
 
 
 def option(default: Any, help: str, *, group: str, **spec: Any) -> Any:
@@ -323,7 +331,8 @@ class WindowOptions:
         group="decoding", parse=_none_or(parse_int), metavar="N", minimum=1, maximum=448)
     patience: Optional[float] = option(
         None, "Beam search patience: go on until N x X beams have ended (needs a beam size; default 1).",
-        group="decoding", parse=_none_or(parse_float), metavar="X", minimum=0, min_open=True, openai=True)
+        group="decoding", parse=_none_or(parse_float), metavar="X", minimum=0, min_open=True,
+        maximum=MAX_CANDIDATES, openai=True)
     length_penalty: Optional[float] = option(
         None, "Rank by log-probability / ((5 + length) / 6) ** A (0 to 1); default: / length.",
         group="decoding", parse=_none_or(parse_float), metavar="A", minimum=0, maximum=1, openai=True)
@@ -350,11 +359,11 @@ class DecodingOptions(WindowOptions):
     task: str = option("transcribe", "The task token: transcribe or translate.", group="language",
                        choices=("transcribe", "translate"), cli=False)
     temperature: float = option(0.0, "Sampling temperature; 0: greedy or beam search.", group="decoding",
-                                minimum=0, cli=False)
+                                minimum=0, maximum=MAX_TEMPERATURE, cli=False)
     best_of: Optional[int] = option(None, "Independent samples at temperature > 0.", group="decoding",
-                                    minimum=1, cli=False)
+                                    minimum=1, maximum=MAX_CANDIDATES, cli=False)
     beam_size: Optional[int] = option(None, "Beams at temperature 0; None: greedy.", group="decoding",
-                                      minimum=1, cli=False)
+                                      minimum=1, maximum=MAX_CANDIDATES, cli=False)
     prompt: Union[None, str, Tuple[int, ...]] = option(
         None, "Previous-context text or tokens.", group="decoding", normalize=_text_or_tokens, cli=False)
     prefix: Union[None, str, Tuple[int, ...]] = option(
@@ -363,6 +372,7 @@ class DecodingOptions(WindowOptions):
 
     def __post_init__(self) -> None:
         _normalize_and_check(self)
+        _check_temperatures(self.temperature)
         if self.patience is not None and self.beam_size is None and self.temperature == 0:
             raise OptionError("patience", "{patience} requires {beam_size}")
 
@@ -389,13 +399,14 @@ class TranscribeOptions(WindowOptions):
         group="language", parse=parse_bool)
     temperature: Tuple[float, ...] = option(
         _D["temperature"], "Temperature, or a fallback schedule T,T,... tried in turn.", group="decoding",
-        parse=parse_floats, metavar="T[,T...]", normalize=_temperatures, minimum=0, openai=True)
+        parse=parse_floats, metavar="T[,T...]", normalize=_temperatures, minimum=0, maximum=MAX_TEMPERATURE,
+        openai=True)
     best_of: Optional[int] = option(
         _D["best_of"], "Samples drawn at temperatures above 0; the most probable is kept.", group="decoding",
-        parse=_none_or(parse_int), metavar="N", minimum=1, openai=True)
+        parse=_none_or(parse_int), metavar="N", minimum=1, maximum=MAX_CANDIDATES, openai=True)
     beam_size: Optional[int] = option(
         _D["beam_size"], "Beams at temperature 0; none: greedy.", group="decoding",
-        parse=_none_or(parse_int), metavar="N", minimum=1, openai=True)
+        parse=_none_or(parse_int), metavar="N", minimum=1, maximum=MAX_CANDIDATES, openai=True)
     compression_ratio_threshold: Optional[float] = option(
         _D["compression_ratio_threshold"], "Decode again at the next temperature above this gzip ratio.",
         group="decoding", parse=_none_or(parse_float), metavar="X", openai=True)
@@ -453,6 +464,7 @@ class TranscribeOptions(WindowOptions):
         if len(self.temperature) > MAX_TEMPERATURES:
             raise OptionError("temperature", f"{{temperature}}: at most {MAX_TEMPERATURES} values "
                                              f"(got {len(self.temperature)})")
+        _check_temperatures(*self.temperature)
         if self.patience is not None and self.beam_size is None:
             raise OptionError("patience", "{patience} requires {beam_size}")
         if self.language_per_region and self.language is not None:
@@ -505,6 +517,14 @@ class TranscribeOptions(WindowOptions):
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(WindowOptions)}
         search = dict(best_of=self.best_of) if temperature > 0 else dict(beam_size=self.beam_size)
         return DecodingOptions(**{**shared, **search, "task": task, "temperature": temperature, **overrides})
+
+
+def _check_temperatures(*temperatures: float) -> None:
+    """``OptionError`` for a positive temperature too small to divide the logits by in float32."""
+    for t in temperatures:
+        if 0 < t < MIN_POSITIVE_TEMPERATURE:
+            raise OptionError("temperature", f"{{temperature}}: {t:g} is too small to sample with "
+                                             f"(0 for greedy decoding, or at least {MIN_POSITIVE_TEMPERATURE:g})")
 
 
 def check_names(cls: type, kwargs: Mapping[str, Any]) -> None:

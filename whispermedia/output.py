@@ -20,7 +20,7 @@ from .errors import OutputError, PluginFailed, WhisperMediaError
 from .registry import OutputFormat
 from .types import Transcript
 
-__all__ = ["write", "output_path", "check_format", "to_milliseconds", "format_timestamp"]
+__all__ = ["write", "output_path", "check_format", "to_milliseconds", "format_timestamp", "finite_json"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -48,6 +48,23 @@ def format_timestamp(seconds: float, decimal_marker: str = ",") -> str:
     minutes, rest = divmod(rest, 60_000)
     secs, ms = divmod(rest, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{ms:03d}"
+
+
+def finite_json(value: object) -> object:
+    """``value`` (dicts, lists, tuples, scalars) with every NaN or infinite float as ``None``.
+
+    JSON has no NaN or Infinity; Python's ``json`` writes them anyway, as tokens that strict
+    parsers (JavaScript's ``JSON.parse``, jq, Go, Rust's serde) reject. ``null`` is what
+    ``JSON.stringify`` makes of them, so a consumer reads "no number here" (a probability that
+    could not be computed). Dump the result with ``allow_nan=False`` to be sure.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def _lookup(fmt: Union[str, OutputFormat]) -> OutputFormat:
@@ -129,8 +146,8 @@ def write(
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp.name)
-        if isinstance(exc, WhisperMediaError) or not isinstance(exc, Exception):
-            raise
+        if isinstance(exc, (WhisperMediaError, KeyboardInterrupt)):
+            raise  # a writer's SystemExit is its failure like any other exception: wm goes on
         if isinstance(exc, OSError):
             raise OutputError(exc.strerror or str(exc), str(path)) from exc
         raise PluginFailed(f"output format {fmt.name!r} (plugin {fmt.plugin or '?'!r}) failed: "

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Sequence, 
 import numpy as np
 import torch
 
-from . import features, timing
+from . import features, timing, usable_audio
 from .constants import DEFAULT_MODEL, FRAMES_PER_SECOND, FRAMES_PER_POSITION, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from .decoding import DecodingResult, DecodingTask
 from .language import RegionLanguage, detect
@@ -87,6 +87,11 @@ class TranscriptStream:
         # memory bounded by a window (features.MelWindows, docs/ops.md); self.mel[:, a:b],
         # self.mel.max() and self.mel.shape are the whole-file tensor's
         self.mel = mel
+        try:
+            usable_audio.check_usable(mel)  # nothing to transcribe: an error, not a hallucination
+        except BaseException:
+            mel.close()
+            raise
         self.content_frames = self.mel.content_frames
         self._regions = RegionLanguage(model, mel) if options.language_per_region and model.is_multilingual else None
         self._info: Optional[TranscriptInfo] = None
@@ -110,10 +115,12 @@ class TranscriptStream:
             elif self._regions is not None:
                 # the language the speech starts in: the first window's head
                 seek = _seek_clips(opts.clip_timestamps, self.content_frames)[0][0]
+                usable_audio.detection_start(self.mel, seek)  # a second of sound there at least
                 guess = self._regions.first(seek, min(N_FRAMES, self.content_frames - seek))
                 language, probability = guess.language, guess.probability
             else:
-                window = features.pad_or_trim(self.mel[:, :N_FRAMES], N_FRAMES).to(self.model.device)
+                start = usable_audio.detection_start(self.mel)  # never from silence or under a second
+                window = features.pad_or_trim(self.mel[:, start:start + N_FRAMES], N_FRAMES).to(self.model.device)
                 guess = detect(self.model, window)
                 language, probability = guess.language, guess.probability
         self._task_token = _task_token(opts.task)

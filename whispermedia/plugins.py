@@ -138,10 +138,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _code_of(function: Any) -> Any:
-    return getattr(function, "__code__", None)  # bound methods forward __code__ too
-
-
 class PluginHost:
     """Owns the pluggy manager and everything built from the hooks.
 
@@ -157,6 +153,7 @@ class PluginHost:
         self._dists: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
         self._load_failures: List[PluginFailure] = []
         self._hook_failures: Dict[str, List[PluginFailure]] = {}
+        self._failed_detectors: Set[str] = set()  # detect_language implementations not asked again
         self._formats: Mapping[str, OutputFormat] = MappingProxyType({})
         self._tasks: Mapping[str, Task] = MappingProxyType({})
 
@@ -176,6 +173,7 @@ class PluginHost:
         self._dists.clear()
         self._load_failures.clear()
         self._hook_failures.clear()
+        self._failed_detectors.clear()
         for name in _env_names("WM_DISABLE_PLUGINS") or ():
             self.pm.set_blocked(name)
         if entry_points:
@@ -196,7 +194,9 @@ class PluginHost:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
             registered = self._register(plugin, name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin never ends wm
             self._fail(self._load_failures, name, None, "load", exc)
             return None
         if registered is None:
@@ -214,7 +214,7 @@ class PluginHost:
         pm = self._manager()
         try:
             return pm.register(plugin, name=name)
-        except Exception:
+        except BaseException:
             if pm.get_plugin(name) is plugin:  # older pluggy can leave a plugin half-registered
                 pm.unregister(plugin)
             raise
@@ -240,7 +240,9 @@ class PluginHost:
                 continue
             try:
                 self._register(ep.load(), ep.name)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit at import too: a plugin never ends wm
                 self._fail(self._load_failures, ep.name, dist, "load", exc)
                 continue
             self._dists[ep.name] = (dist, dist_version)
@@ -250,7 +252,9 @@ class PluginHost:
             return
         try:
             self._register(importlib.import_module(module_name), module_name)
-        except Exception as exc:  # our own bug, but `wm plugins` and `wm doctor` must still run
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # our own bug, but `wm plugins` and `wm doctor` must still run
             self._fail(self._load_failures, module_name, "whispermedia", "load", exc)
             return
         self._builtins.add(module_name)
@@ -326,7 +330,9 @@ class PluginHost:
             register = register_type(impl.plugin_name)
             try:
                 self._call(impl, register=register)
-            except Exception as exc:  # what it added so far is dropped with it
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # what it added so far is dropped with it
                 self._fail(failures, impl.plugin_name, self._dist(impl.plugin_name), hook_name, exc)
                 continue
             records.extend(register.records)
@@ -390,34 +396,48 @@ class PluginHost:
         raise PluginNotFound(f"unknown plugin {name!r}; known: {known}")
 
     def detect_language(self, model: Any, mel: Any, tokenizer: Any, audio_features: Any = None) -> LanguageGuess:
-        """Ask the ``detect_language`` hook; see its spec. A plugin's exception comes back as a
-        :class:`PluginFailed` naming the plugin (a :class:`WhisperMediaError` passes unchanged)."""
-        hook = self._manager().hook.detect_language
-        try:
-            guess = hook(model=model, mel=mel, tokenizer=tokenizer, audio_features=audio_features)
-        except WhisperMediaError:
-            raise
-        except Exception as exc:
-            culprit = self._culprit("detect_language", exc)
-            who = f"plugin {culprit!r}" if culprit else "a plugin"
-            raise PluginFailed(f"{who} failed in detect_language: {_one_line(exc)}") from exc
-        if guess is None:
-            raise PluginFailed("no plugin answered detect_language (is whispermedia_plugins.langid disabled?)")
-        if not isinstance(guess, LanguageGuess):
-            raise PluginFailed(f"detect_language returned {type(guess).__name__}, expected a LanguageGuess")
-        return guess
+        """Ask the ``detect_language`` implementations in call order (see the hook's spec) for
+        the first non-None answer.
 
-    def _culprit(self, hook_name: str, exc: BaseException) -> Optional[str]:
-        """The plugin whose implementation the traceback passes through (pluggy does not say)."""
-        codes = {_code_of(i.function): i.plugin_name
-                 for i in getattr(self._manager().hook, hook_name).get_hookimpls()}
-        tb = exc.__traceback__
-        while tb is not None:
-            name = codes.get(tb.tb_frame.f_code)
-            if name is not None:
-                return name
-            tb = tb.tb_next
-        return None
+        An implementation that raises (anything but a :class:`WhisperMediaError`, which passes
+        unchanged, or Ctrl-C) or answers with something that is not a ``LanguageGuess`` is
+        recorded as failed (stage ``detect_language``), warned about once and not asked again
+        until the next :meth:`load`; the next implementation answers instead, finally the
+        built-in one. A built-in that fails, or any failure when strict, is a
+        :class:`PluginFailed` naming the plugin.
+        """
+        kwargs = dict(model=model, mel=mel, tokenizer=tokenizer, audio_features=audio_features)
+        if self._trace:  # called here, not through pluggy, so the monitoring hooks do not see it
+            self._emit_trace(f"detect_language({', '.join(f'{k}={reprlib.repr(v)}' for k, v in kwargs.items())})")
+        for impl in self._impls("detect_language"):
+            name = impl.plugin_name
+            if name in self._failed_detectors:
+                continue
+            try:
+                guess = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except (WhisperMediaError, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._detector_failed(name, exc)
+                continue
+            if guess is None:
+                continue
+            if not isinstance(guess, LanguageGuess):
+                self._detector_failed(name, f"returned {type(guess).__name__}, expected a LanguageGuess")
+                continue
+            if self._trace:
+                self._emit_trace(f"detect_language returned {reprlib.repr(guess)} (plugin {name!r})")
+            return guess
+        raise PluginFailed("no plugin answered detect_language (is whispermedia_plugins.langid disabled?)")
+
+    def _detector_failed(self, name: str, error: Union[BaseException, str]) -> None:
+        text = _one_line(error) if isinstance(error, BaseException) else error
+        if self.strict or name in self._builtins:  # strict, or nothing left to fall back to
+            cause = error if isinstance(error, BaseException) else None
+            raise PluginFailed(f"plugin {name!r} failed in detect_language: {text}") from cause
+        self._failed_detectors.add(name)
+        failures = self._hook_failures.setdefault("detect_language", [])
+        self._fail(failures, name, self._dist(name), "detect_language", error)
 
     def register_commands(self, cli: click.Group) -> None:
         """Let plugins add commands to ``cli``; a failing plugin's commands are removed again,
@@ -428,7 +448,9 @@ class PluginHost:
             before = dict(cli.commands)
             try:
                 self._call(impl, cli=cli)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 cli.commands.clear()
                 cli.commands.update(before)
                 self._fail(failures, impl.plugin_name, self._dist(impl.plugin_name), "register_commands", exc)

@@ -297,19 +297,39 @@ def _merges_in_rank_order(vocab: Dict[str, int], merges: List, n_bpe: int) -> Li
 
 def load_tokenizer(tokenizer_json: Path, n_vocab: int, language: Optional[str] = None,
                    task: Optional[str] = None) -> Tokenizer:
-    """Tokenizer for a model with ``n_vocab`` tokens, its BPE read from ``tokenizer_json``."""
+    """Tokenizer for a model with ``n_vocab`` tokens, its BPE read from ``tokenizer_json``.
+
+    A file that is not a Hugging Face BPE tokenizer with Whisper's byte-level vocabulary (no
+    ``model``, no ``vocab`` or ``merges``, a token the BPE library rejects) is a ``ModelError``
+    naming it, found here rather than at the first ``encode``.
+    """
     import json
 
     from tokenizers import Tokenizer as BPE
 
+    from .errors import ModelError
+    from .weights import read_json_object
+
     multilingual = n_vocab >= 51865
     num_languages = n_vocab - 51765 - int(multilingual)
-    spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    spec = read_json_object(Path(tokenizer_json))
     n_bpe = 50257 if multilingual else 50256  # ids below <|endoftext|>
-    model = spec["model"]
-    id_to_token = {i: t for t, i in model["vocab"].items()}
-    if len(model["merges"]) != sum(len(id_to_token.get(i, "")) >= 2 for i in range(256, n_bpe)):
-        model["merges"] = [list(p) for p in _merges_in_rank_order(model["vocab"], model["merges"], n_bpe)]
-    bpe = BPE.from_str(json.dumps(spec))
-    tok = Tokenizer(bpe, n_vocab, multilingual, num_languages)
+    try:
+        model = spec["model"]
+        vocab, merges = model["vocab"], model["merges"]
+        if not isinstance(vocab, dict) or not isinstance(merges, list):
+            raise TypeError("'vocab' must be an object and 'merges' a list")
+        id_to_token = {i: t for t, i in vocab.items()}
+        if len(merges) != sum(len(id_to_token.get(i, "")) >= 2 for i in range(256, n_bpe)):
+            model["merges"] = [list(p) for p in _merges_in_rank_order(vocab, merges, n_bpe)]
+        bpe = BPE.from_str(json.dumps(spec))
+        tok = Tokenizer(bpe, n_vocab, multilingual, num_languages)
+        tok.encode(" a")  # the byte-level BPE works at all
+    except KeyError as e:
+        raise ModelError(f"not Whisper's BPE tokenizer: {e.args[0]!r} is missing", str(tokenizer_json)) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # the Rust library's own errors (a panic is a BaseException)
+        raise ModelError(f"not a usable BPE tokenizer ({type(e).__name__}: {str(e)[:200]})",
+                         str(tokenizer_json)) from None
     return tok.with_language_and_task(language, task) if (language or task) else tok

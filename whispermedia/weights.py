@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 import struct
 from dataclasses import dataclass, field
@@ -108,11 +109,22 @@ def ct2_model_files(folder: Path) -> List[Path]:
     return parts
 
 
-def read_ct2_variables(stream: BinaryIO, source: str = "model.bin") -> Tuple[str, Dict[str, torch.Tensor]]:
-    """Parse a CTranslate2 ``model.bin`` stream into (spec name, {name: tensor}), aliases resolved."""
+def read_ct2_variables(stream: BinaryIO, source: str = "model.bin",
+                       size: Optional[int] = None) -> Tuple[str, Dict[str, torch.Tensor]]:
+    """Parse a CTranslate2 ``model.bin`` stream into (spec name, {name: tensor}), aliases resolved.
+
+    ``size``: the stream's length in bytes, when known, so that a record claiming more bytes
+    than are left is refused before anything is allocated for it. Every malformed layout is a
+    ``ModelError`` naming ``source`` (never a ``UnicodeDecodeError`` or ``KeyError``).
+    """
+    consumed = 0
 
     def exact(n: int) -> bytes:
+        nonlocal consumed
+        if size is not None and n > size - consumed:
+            raise ModelError(f"truncated CTranslate2 model (wanted {n} bytes, {size - consumed} left)", source)
         data = stream.read(n)
+        consumed += len(data)
         if len(data) != n:
             raise ModelError(f"truncated CTranslate2 model (wanted {n} bytes, got {len(data)})", source)
         return data
@@ -121,7 +133,12 @@ def read_ct2_variables(stream: BinaryIO, source: str = "model.bin") -> Tuple[str
         return struct.unpack("<" + fmt, exact(struct.calcsize(fmt)))[0]
 
     def string() -> str:
-        return exact(u("H")).rstrip(b"\0").decode("utf-8")
+        raw = exact(u("H")).rstrip(b"\0")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(f"a variable name after byte {consumed - len(raw)} is not UTF-8 ({raw[:40]!r})",
+                             source) from None
 
     version = u("I")
     if not 2 <= version <= 6:
@@ -138,14 +155,14 @@ def read_ct2_variables(stream: BinaryIO, source: str = "model.bin") -> Tuple[str
         else:  # older files record the item size instead of a dtype id
             item_size = u("B")
             n_bytes = u("I")
-            dtype_id = {4: 0, 1: 1, 2: 4}[item_size]
+            dtype_id = {4: 0, 1: 1, 2: 4}.get(item_size, -item_size)
         if dtype_id not in _CT2_DTYPES:
             raise ModelError(f"variable {name}: unknown dtype id {dtype_id}", source)
         np_dtype, item = _CT2_DTYPES[dtype_id]
-        raw = bytearray(exact(n_bytes))
-        count = int(np.prod(dims)) if dims else 1
+        count = math.prod(dims)  # Python ints: a mutated shape cannot wrap around
         if count * item != n_bytes:
             raise ModelError(f"variable {name}: {n_bytes} bytes for shape {dims}", source)
+        raw = bytearray(exact(n_bytes))
         if np_dtype is None:
             tensor = torch.frombuffer(raw, dtype=torch.bfloat16).clone()
         else:
@@ -154,6 +171,8 @@ def read_ct2_variables(stream: BinaryIO, source: str = "model.bin") -> Tuple[str
     if version >= 3:
         for _ in range(u("I")):
             alias, target = string(), string()
+            if target not in variables:
+                raise ModelError(f"alias {alias!r} names no variable ({target!r})", source)
             variables[alias] = variables[target]
     return spec, variables
 
@@ -184,9 +203,16 @@ def load_ct2(folder: Path, model_files: Optional[Sequence[Path]] = None,
     if not files:
         raise ModelError("no model.bin (or model.bin.part*) in the folder", str(folder))
     variables = _read_ct2_whisper(folder, files, sha256)
-    dims = _ct2_dims(variables)
-    return _checkpoint(folder, dims, _ct2_state_dict(variables, dims), _read_json(folder / "config.json"),
-                       suppress_key="suppress_ids")
+    try:
+        dims = _ct2_dims(variables)
+        state_dict = _ct2_state_dict(variables, dims)
+    except KeyError as e:
+        raise ModelError(f"no variable {e.args[0]!r}: not a complete Whisper model (renamed or missing?)",
+                         str(files[0])) from None
+    except (IndexError, ValueError, RuntimeError) as e:  # a variable of the wrong rank, no layers at all
+        raise ModelError(f"malformed Whisper variables ({type(e).__name__}: {e})", str(files[0])) from None
+    check_finite(state_dict, str(files[0]))
+    return _checkpoint(folder, dims, state_dict, _read_json(folder / "config.json"), suppress_key="suppress_ids")
 
 
 def _read_ct2_whisper(folder: Path, files: Sequence[Path], sha256: Optional[Sequence[str]]) -> Dict[str, torch.Tensor]:
@@ -196,7 +222,7 @@ def _read_ct2_whisper(folder: Path, files: Sequence[Path], sha256: Optional[Sequ
     reader = io.BufferedReader(raw, buffer_size=1 << 20)
     try:
         try:
-            spec, variables = read_ct2_variables(reader, str(files[0]))
+            spec, variables = read_ct2_variables(reader, str(files[0]), size=sum(f.stat().st_size for f in files))
         except ModelError:
             if sha256:  # a damaged file: say which one, by its sum, rather than where parsing broke
                 reader.read()
@@ -310,12 +336,20 @@ def load_openai(path: Path) -> Checkpoint:
         raise ModelError(f"not a loadable OpenAI checkpoint ({type(e).__name__}: {e})", str(path)) from e
     if not isinstance(ckpt, dict) or "dims" not in ckpt or "model_state_dict" not in ckpt:
         raise ModelError("not an OpenAI Whisper checkpoint (needs 'dims' and 'model_state_dict')", str(path))
-    dims = ModelDimensions(**ckpt["dims"])
-    sd = dict(ckpt["model_state_dict"])
+    try:
+        dims = ModelDimensions(**ckpt["dims"])
+        sd = dict(ckpt["model_state_dict"])
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"malformed 'dims' or 'model_state_dict' ({e})", str(path)) from None
     heads = None
     mask = sd.pop("alignment_heads", None)
     if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
         heads = tuple((int(l), int(h)) for l, h in mask.nonzero().tolist())
+    if not all(isinstance(t, torch.Tensor) for t in sd.values()):
+        raise ModelError("'model_state_dict' holds something that is not a tensor", str(path))
+    check_dims(dims, str(path))
+    check_alignment_heads(heads, dims, str(path))
+    check_finite(sd, str(path))
     return Checkpoint(dims, sd, alignment_heads=heads, source=str(path))
 
 
@@ -390,6 +424,7 @@ def load_hf(folder: Path) -> Checkpoint:
         )
     except KeyError as e:
         raise ModelError(f"config.json lacks {e.args[0]!r}: not a Whisper config", str(folder)) from e
+    check_finite(sd, str(files[0]) if len(files) == 1 else str(folder))
     return _checkpoint(folder, dims, sd, config, suppress_key="suppress_tokens")
 
 
@@ -400,14 +435,21 @@ def _checkpoint(folder: Path, dims: ModelDimensions, state_dict: Dict[str, torch
     """A folder checkpoint with what its ``config.json`` adds: the alignment heads, the model's
     own suppressed tokens (CTranslate2 calls them ``suppress_ids``, transformers
     ``suppress_tokens``) and the ``tokenizer.json`` beside it, each None when absent."""
-    heads = config.get("alignment_heads")
-    suppress = config.get(suppress_key)
+    config_path = str(folder / "config.json")
+    check_dims(dims, str(folder))
+    heads = _int_lists(config.get("alignment_heads"), 2, "alignment_heads", config_path)
+    suppress = _int_lists(config.get(suppress_key), None, suppress_key, config_path)
+    check_alignment_heads(heads, dims, config_path)
+    if suppress and not all(0 <= t < dims.n_vocab for t in suppress):
+        bad = next(t for t in suppress if not 0 <= t < dims.n_vocab)
+        raise ModelError(f"{suppress_key}: token id {bad} is outside the vocabulary (0 to {dims.n_vocab - 1})",
+                         config_path)
     tokenizer = folder / "tokenizer.json"
     return Checkpoint(
         dims=dims,
         state_dict=state_dict,
-        alignment_heads=tuple(tuple(h) for h in heads) if heads else None,
-        suppress_tokens=tuple(suppress) if suppress else None,
+        alignment_heads=heads or None,
+        suppress_tokens=suppress or None,
         tokenizer_json=tokenizer if tokenizer.is_file() else None,
         source=str(folder),
     )
@@ -431,10 +473,94 @@ def read_checkpoint(path: Path) -> Checkpoint:
     return load_openai(path)
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
+def read_json_object(path: Path) -> dict:
+    """A model's JSON file (``config.json``, ``tokenizer.json``) as a dict; every way it can be
+    malformed (not UTF-8, not JSON, nested past the parser's recursion limit, not an object) is
+    a ``ModelError`` naming the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ModelError(f"cannot read the file ({e.strerror or e})", str(path)) from None
+    except UnicodeDecodeError as e:
+        raise ModelError(f"not UTF-8 text (byte {e.start})", str(path)) from None
     except ValueError as e:
-        raise ModelError(f"invalid JSON ({e})", str(path)) from e
+        raise ModelError(f"invalid JSON ({e})", str(path)) from None
+    except RecursionError:
+        raise ModelError("invalid JSON (nested too deep to be a model's file)", str(path)) from None
+    if not isinstance(value, dict):
+        raise ModelError(f"invalid JSON (an object was expected, not {type(value).__name__})", str(path))
+    return value
+
+
+def _read_json(path: Path) -> dict:
+    return read_json_object(path) if path.is_file() else {}
+
+
+def _int_lists(value, width: Optional[int], key: str, source: str):
+    """``config.json``'s ``value`` under ``key`` as a tuple of ints (``width`` None) or of
+    ``width``-tuples of ints; None when absent. Anything else is a ``ModelError``."""
+    if value is None:
+        return None
+    ok = isinstance(value, list) and all(
+        (isinstance(v, int) and not isinstance(v, bool)) if width is None else
+        (isinstance(v, list) and len(v) == width and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
+        for v in value)
+    if not ok:
+        shape = "token ids" if width is None else f"[{', '.join(['int'] * width)}] pairs"
+        raise ModelError(f"{key}: expected a list of {shape}", source)
+    return tuple(value) if width is None else tuple(tuple(v) for v in value)
+
+
+# -- checks every reader makes -------------------------------------------------------------
+
+def check_dims(dims: ModelDimensions, source: str) -> None:
+    """``ModelError`` unless ``dims`` can be a Whisper model: positive sizes, heads that divide
+    the widths, 80 or 128 mel bins, a 1500-frame audio context (30 s) and a vocabulary with
+    Whisper's special tokens (51864 English-only, 51865 multilingual, 51866 large-v3)."""
+    values = dataclasses.asdict(dims)
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ModelError(f"model dimension {name} = {value!r} is not a positive whole number", source)
+    problems = []
+    if dims.n_mels not in (80, 128):
+        problems.append(f"n_mels = {dims.n_mels} (80 or 128)")
+    if dims.n_audio_ctx != 1500:
+        problems.append(f"n_audio_ctx = {dims.n_audio_ctx} (1500: 30 s of audio)")
+    if not 51864 <= dims.n_vocab <= 51866:  # 99 or 100 languages: what the language table knows
+        problems.append(f"n_vocab = {dims.n_vocab} (51864 to 51866)")
+    for stack in ("audio", "text"):
+        state, head = values[f"n_{stack}_state"], values[f"n_{stack}_head"]
+        if state % head:
+            problems.append(f"n_{stack}_state = {state} is not divisible by n_{stack}_head = {head}")
+    if problems:
+        raise ModelError(f"not a Whisper model's dimensions: {'; '.join(problems)}", source)
+
+
+def check_alignment_heads(heads: Optional[Sequence[Tuple[int, int]]], dims: ModelDimensions, source: str) -> None:
+    """``ModelError`` for an alignment head (layer, head) that the decoder does not have (found at
+    load, not when word timing indexes the attention weights)."""
+    for layer, head in heads or ():
+        if not (0 <= layer < dims.n_text_layer and 0 <= head < dims.n_text_head):
+            raise ModelError(f"alignment head ({layer}, {head}) is out of range: the decoder has "
+                             f"{dims.n_text_layer} layers of {dims.n_text_head} heads", source)
+
+
+def check_finite(state_dict: Dict[str, torch.Tensor], source: str) -> None:
+    """``ModelError`` naming the first weight tensor that holds a NaN or an infinity.
+
+    Cheap: one float32 sum per tensor, read in place (no copy, no mask): a sum is finite
+    exactly when every element is, short of an overflow that only weights near 1e31 could
+    cause (they would be refused too, rightly). Only a tensor whose sum is not finite is
+    counted element by element, for the message. About 0.2 s for the base model's 73 M
+    float16 weights on one CPU thread, some 5 % of its load (docs/benchmarks.md); a
+    ``torch.isfinite`` mask per tensor would take three times as long.
+    """
+    for name, tensor in state_dict.items():
+        if not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        if math.isfinite(float(tensor.sum(dtype=torch.float32))):
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        what = f"{bad} of its {tensor.numel()} values are NaN or infinite" if bad else \
+            "its values are too large to be weights (their sum overflows)"
+        raise ModelError(f"weight {name}: {what}; the file is damaged", source)
