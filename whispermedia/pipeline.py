@@ -329,13 +329,22 @@ def _split_segments(result: DecodingResult, tok: Tokenizer, window: Window) -> T
     return segments, dataclasses.replace(window, next_seek=next_seek, single_timestamp_ending=single_timestamp_ending)
 
 
-def _mel_windows(audio: AudioInput, audio_stream: Optional[int], model: Whisper) -> features.MelWindows:
+def _open_input(audio: AudioInput, audio_stream: Union[None, int, str]) -> Tuple["media.AudioSource", bool]:
+    """The input opened and checked (``media.open_source``: its kind, its audio stream), and
+    whether it was opened here (so the stream closes it)."""
+    from . import media  # deferred: PyAV loads only when an input is opened
+
+    source = media.open_source(audio, audio_stream)
+    return source, source is not audio
+
+
+def _mel_windows(source: "media.AudioSource", owned: bool, model: Whisper) -> features.MelWindows:
     """The input's log-mel, window by window. What the input is (a path, a file object, a pipe,
-    samples) the media layer decides (``media.open_source``; ``mel.source``); a file is decoded
+    samples) the media layer decided (``media.open_source``; ``mel.source``); a file is decoded
     twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the loop asks for
     them), never held whole; samples are sliced as they are."""
-    return features.MelWindows(audio, model.dims.n_mels, padding=N_SAMPLES,
-                               stream_index=audio_stream, device=model.device)
+    return features.MelWindows(source, model.dims.n_mels, padding=N_SAMPLES, device=model.device,
+                               close_source=owned)
 
 
 def _options(options: Optional[TranscribeOptions], kwargs: dict) -> TranscribeOptions:
@@ -348,18 +357,24 @@ def _options(options: Optional[TranscribeOptions], kwargs: dict) -> TranscribeOp
 
 
 def stream(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAULT_MODEL,
-           options: Optional[TranscribeOptions] = None, audio_stream: Optional[int] = None,
+           options: Optional[TranscribeOptions] = None, audio_stream: Union[None, int, str] = None,
            progress: Optional[Callable[[Progress], None]] = None, device: Optional[str] = None,
            **kwargs: Any) -> TranscriptStream:
     """Segments of ``audio`` as each window finishes; see ``transcribe`` for the arguments."""
     opts = _options(options, kwargs)  # before the model: a bad option costs no load
-    whisper = resolve_model(model, device)
-    mel = _mel_windows(audio, audio_stream, whisper)
+    source, owned = _open_input(audio, audio_stream)  # ... nor a missing file or one that is not media
+    try:
+        whisper = resolve_model(model, device)
+        mel = _mel_windows(source, owned, whisper)
+    except BaseException:
+        if owned:
+            source.close()
+        raise
     return TranscriptStream(whisper, mel, opts, progress)
 
 
 def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAULT_MODEL,
-               options: Optional[TranscribeOptions] = None, audio_stream: Optional[int] = None,
+               options: Optional[TranscribeOptions] = None, audio_stream: Union[None, int, str] = None,
                progress: Optional[Callable[[Progress], None]] = None, device: Optional[str] = None,
                **kwargs: Any) -> Transcript:
     """Transcribe (or translate) the speech in ``audio``.
@@ -369,8 +384,12 @@ def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = D
         16 kHz samples.
     model: a registry name ("base", "tiny.en"), a checkpoint path, or a loaded model.
     options: a ``TranscribeOptions`` (``TranscribeOptions.from_kwargs(preset=..., ...)``).
-    audio_stream: which audio stream of the file (0-based among audio streams).
+    audio_stream: which audio stream of the file: its index (0-based among audio streams) or
+        ``"lang:<tag>"`` (``"lang:eng"``); None: the stream the file flags as default, else the
+        first (``TranscriptInfo.audio_stream`` says which was decoded).
     progress: called with a ``Progress`` after each window.
+    The input is opened and checked before the model is resolved: a missing file or one that
+    is not media is a ``MediaError`` at once, with no model loaded.
     kwargs: openai-whisper ``transcribe()`` options by name (language, task, temperature,
         best_of, condition_on_previous_text, initial_prompt, ..., and ``preset``), alone or on
         top of ``options``; an unknown name is a ``TypeError`` naming the closest one, a bad
