@@ -21,6 +21,7 @@ from . import features, timing
 from .constants import DEFAULT_MODEL, FRAMES_PER_SECOND, FRAMES_PER_POSITION, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from .decoding import DecodingResult, DecodingTask
 from .language import RegionLanguage, detect
+from .language_check import LanguageCheck
 from .model import Whisper
 from .models import load_model
 from .options import TranscribeOptions
@@ -89,6 +90,7 @@ class TranscriptStream:
         self.mel = mel
         self.content_frames = self.mel.content_frames
         self._regions = RegionLanguage(model, mel) if options.language_per_region and model.is_multilingual else None
+        self.language_check: Optional[LanguageCheck] = None  # spot checks of a detected language (_run)
         self._info: Optional[TranscriptInfo] = None
         self._task_token = ""
         self._tokenizer: Optional[Tokenizer] = None
@@ -165,6 +167,8 @@ class TranscriptStream:
         state = _LoopState(seek=clips[0][0], all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
 
         language = info.language
+        if opts.language is None and self._regions is None and self.model.is_multilingual:
+            self.language_check = LanguageCheck(self.model, language, self.content_frames, clips[0][0])
         for clip_start, clip_end in clips:
             state.seek = max(state.seek, clip_start)
             while state.seek < clip_end:
@@ -190,6 +194,9 @@ class TranscriptStream:
                     prompt = state.all_tokens[state.prompt_reset_since:]
                 result = self._decode_with_fallback(audio_features, prompt, tok, language)
 
+                if self.language_check is not None:  # silent-looking windows too: a language the
+                    # decoder was not told often decodes as silence
+                    self.language_check.see(window.seek, mel, audio_features)
                 if self._is_silence(result):
                     state.seek += window.size
                     self._report(state)
@@ -230,6 +237,10 @@ class TranscriptStream:
                     # a high-temperature window is unreliable context for the next one
                     state.prompt_reset_since = len(state.all_tokens)
                 self._report(state)
+        if self.language_check is not None:
+            message = self.language_check.warning(self.source)
+            if message is not None:
+                warnings.warn(message, stacklevel=2)
 
     def _report(self, state: _LoopState) -> None:
         if self.progress is not None:
