@@ -360,3 +360,72 @@ def test_help_with_a_broken_plugin_is_one_warning_line(tmp_path):
     assert proc.returncode == 0 and "run" in proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("wm: warning: ") and "broken on purpose" in lines[0], proc.stderr
+
+
+# -- end to end with a real model (tiny.en), through the console script ----------------------------
+
+def _tiny_en_wm():
+    from whispermedia.models import list_models
+
+    wm_bin = Path(sys.executable).with_name("wm")
+    if not wm_bin.exists():
+        pytest.skip("the wm console script is not installed in this environment")
+    if not any(e.name == "tiny.en" and e.installed for e in list_models()):
+        pytest.skip("model tiny.en not installed (bash .ci/test-needs)")
+    return wm_bin
+
+
+@pytest.mark.slow
+def test_set_e_script_run_twice_then_one_more_format(tmp_path):
+    wm_bin = _tiny_en_wm()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.mp4").write_bytes(SAMPLE_MP4.read_bytes())
+    script = f"""set -e
+wm() {{ "{wm_bin}" run -m tiny.en --device cpu --progress json "$@"; }}
+one=$(wm -p srt "{folder}"/*.mp4 2> one.jsonl)
+two=$(wm -p srt "{folder}"/*.mp4 2> two.jsonl)
+three=$(wm -p srt -p tsv "{folder}"/*.mp4 2> three.jsonl)
+printf '%s\\n--\\n%s\\n--\\n%s\\n' "$one" "$two" "$three"
+"""
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    one, two, three = proc.stdout.rstrip("\n").split("\n--\n")
+    assert one.splitlines() == [str(folder / "a.srt"), str(folder / "b.srt")]
+    assert two == ""
+    assert three.splitlines() == [str(folder / "a.tsv"), str(folder / "b.tsv")]
+
+    def done(name):
+        lines = (tmp_path / name).read_text().splitlines()
+        return [(e["file"], e["outputs"], e["skipped"]) for e in map(json.loads, lines) if e["event"] == "done"]
+
+    a, b = str(folder / "a.mp4"), str(folder / "b.mp4")
+    assert done("two.jsonl") == [(a, [], [str(folder / "a.srt")]), (b, [], [str(folder / "b.srt")])]
+    assert done("three.jsonl") == [(a, [str(folder / "a.tsv")], [str(folder / "a.srt")]),
+                                   (b, [str(folder / "b.tsv")], [str(folder / "b.srt")])]
+    assert "ask not what your country" in (folder / "a.srt").read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.slow
+def test_a_piped_mp4_with_its_index_at_the_end(tmp_path):
+    wm_bin = _tiny_en_wm()
+    proc = subprocess.run(f'cat "{SAMPLE_MP4}" | "{wm_bin}" run -m tiny.en --device cpu -p txt -o out -',
+                          shell=True, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["out/stdin.txt"]
+    assert "ask not what your country" in (tmp_path / "out" / "stdin.txt").read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.slow
+def test_transcribe_takes_binary_file_objects_as_load_audio_does():
+    from fake_streams import Pipe
+
+    _tiny_en_wm()
+    data = SAMPLE_MP4.read_bytes()
+    with open(SAMPLE_MP4, "rb") as f:
+        seekable = whispermedia.transcribe(f, model="tiny.en", device="cpu", preset="greedy")
+        assert f.tell() == 0 and not f.closed
+    piped = whispermedia.transcribe(Pipe(data, name="stdin"), model="tiny.en", device="cpu", preset="greedy")
+    assert "ask not what your country" in seekable.text.lower()
+    assert piped.text == seekable.text and piped.info.audio_stream == 0
