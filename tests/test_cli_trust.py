@@ -202,6 +202,44 @@ def test_character_devices_are_refused_as_such(device, monkeypatch):
     assert err_lines(result) == [f"wm: {device}: is a character device, not a media file or a pipe"]
 
 
+def test_media_layer_refuses_devices_and_explains_a_streamed_mp4(tmp_path):
+    from whispermedia import media as wm_media
+
+    if os.path.exists("/dev/zero"):  # reading it would never end
+        with pytest.raises(whispermedia.MediaError, match="^/dev/zero: is a character device, not a media file"):
+            wm_media.open_source("/dev/zero")
+        with pytest.raises(whispermedia.MediaError, match="is a character device"):
+            wm_media.load_audio("/dev/zero")
+    if not hasattr(os, "mkfifo"):
+        return
+    fifo = tmp_path / "talk.mp4"
+    os.mkfifo(fifo)
+
+    def writer():
+        try:
+            with open(fifo, "wb") as f:
+                f.write(SAMPLE_MP4.read_bytes())
+        except BrokenPipeError:  # the reader gave up once it knew
+            pass
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    with pytest.raises(whispermedia.MediaError) as info:  # read as a stream, not spooled: no index yet
+        wm_media.load_audio(str(fifo))
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # drain what the writer still holds, so it ends
+    try:
+        while thread.is_alive():
+            try:
+                if not os.read(fd, 1 << 16):
+                    break
+            except BlockingIOError:
+                time.sleep(0.01)
+    finally:
+        os.close(fd)
+    thread.join(5)
+    assert "index (moov atom) is at the end" in str(info.value) and "pass the file's path" in str(info.value)
+
+
 # -- 4. several audio streams -------------------------------------------------------------------
 
 def _two_streams(path: Path, tracks) -> Path:
