@@ -13,23 +13,27 @@ from typing import Iterator, Mapping, TextIO, Tuple
 from whispermedia.hookspecs import hookimpl
 from whispermedia.output import format_timestamp
 from whispermedia.registry import FormatRegister, OutputFormat
+from whispermedia.timeline import subtitle_offset
 from whispermedia.types import Transcript
 
 
-def _cues(transcript: Transcript, decimal_marker: str) -> Iterator[Tuple[str, str, str]]:
-    """(start, end, text) for every segment with text, times already formatted."""
+def _cues(transcript: Transcript, decimal_marker: str, offset: float = 0.0) -> Iterator[Tuple[str, str, str]]:
+    """(start, end, text) for every segment with text, times already formatted and moved by
+    ``offset`` seconds (the source's start timecode with ``timecode_offset="source"``)."""
     for segment in transcript.segments:
         lines = [line.strip() for line in segment.text.splitlines()]
         text = "\n".join(line for line in lines if line)
         if not text:
             continue
         end = max(segment.end, segment.start)  # a cue may not end before it starts
-        yield format_timestamp(segment.start, decimal_marker), format_timestamp(end, decimal_marker), text
+        yield (format_timestamp(segment.start + offset, decimal_marker),
+               format_timestamp(end + offset, decimal_marker), text)
 
 
 def write_srt(transcript: Transcript, fp: TextIO, options: Mapping[str, object]) -> None:
     """SubRip: index from 1, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, text, blank line."""
-    for number, (start, end, text) in enumerate(_cues(transcript, ","), start=1):
+    cues = _cues(transcript, ",", subtitle_offset(transcript, options))
+    for number, (start, end, text) in enumerate(cues, start=1):
         fp.write(f"{number}\n{start} --> {end}\n{text}\n\n")
 
 
@@ -42,7 +46,7 @@ def _escape_vtt(text: str) -> str:
 def write_vtt(transcript: Transcript, fp: TextIO, options: Mapping[str, object]) -> None:
     """WebVTT: ``WEBVTT`` header, ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` cues, escaped text."""
     fp.write("WEBVTT\n\n")
-    for start, end, text in _cues(transcript, "."):
+    for start, end, text in _cues(transcript, ".", subtitle_offset(transcript, options)):
         fp.write(f"{start} --> {end}\n{_escape_vtt(text)}\n\n")
 
 

@@ -320,11 +320,15 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
     if progress_mode == "auto":
         progress_mode = "bar" if sys.stderr.isatty() else "none"
     reporter = Reporter(progress_mode)
+    from whispermedia.output import check_format
+
     with _warnings_to(reporter.warning):
         # everything that can be checked without the model is checked first
         try:
             names = _split_names(plugins + openai_formats)
             formats, task_name = _resolve_plugins(_host(ctx), names, option_values.get("task"))
+            for fmt in formats:  # a format that needs a missing extra fails before any model loads
+                check_format(fmt)
         except WhisperMediaError as e:
             raise _fail(str(e), exit_code_for(e)) from None
         settled: Dict[str, Any] = {"task": task_name}
@@ -474,6 +478,14 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("tasks: " + ", ".join(t["name"] for t in tasks))
     for f in failures:
         click.echo(f"FAILED {failure_line(f)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# commands that live in their own modules
+
+from whispermedia.cli_probe import probe_command  # noqa: E402 (attached after the group exists)
+
+cli.add_command(probe_command)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import click
 
 from whispermedia.errors import (
     MediaError,
+    MissingDependency,
     ModelError,
     OutputError,
     PluginFailed,
@@ -41,6 +42,7 @@ EXIT_CODES: Mapping[Type[BaseException], int] = {
     ModelError: EXIT_MODEL,
     OutputError: EXIT_OUTPUT,
     PluginNotFound: EXIT_USAGE,
+    MissingDependency: EXIT_USAGE,
     PluginFailed: EXIT_PLUGIN,
 }
 

@@ -35,6 +35,10 @@ class OutputError(WhisperMediaError):
     """An output cannot be written (or exists and overwriting was not asked for)."""
 
 
+class MissingDependency(WhisperMediaError):
+    """An optional dependency is not installed; the message names the extra and how to install it."""
+
+
 class PluginError(WhisperMediaError):
     """Something about a plugin: one of the two kinds below."""
 

@@ -55,7 +55,9 @@ class MediaInfo:
     video stream's frame rate as an exact fraction (``Fraction(24000, 1001)`` for 23.976), None
     without video. ``start_timecode`` is the start timecode the file carries
     (``"10:00:00:00"``, ``;`` before the frames for drop-frame), from a MOV/MP4 timecode track,
-    a stream's or the container's ``timecode`` tag; None when there is none.
+    a stream's or the container's ``timecode`` tag; None when there is none. ``width`` and
+    ``height`` are that video stream's picture size in pixels and ``video_codec`` its codec
+    (FFmpeg's name, ``"h264"``); None without video.
     """
 
     path: str
@@ -65,6 +67,9 @@ class MediaInfo:
     container: str
     frame_rate: Optional[Fraction] = None
     start_timecode: Optional[str] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    video_codec: Optional[str] = None
 
     def to_dict(self) -> dict:
         """The JSON shape; ``frame_rate`` as ffprobe writes it (``"24000/1001"``)."""
@@ -72,7 +77,8 @@ class MediaInfo:
         return {"path": self.path, "duration": self.duration, "container": self.container,
                 "has_video": self.has_video,
                 "frame_rate": None if rate is None else f"{rate.numerator}/{rate.denominator}",
-                "start_timecode": self.start_timecode,
+                "start_timecode": self.start_timecode, "video_codec": self.video_codec,
+                "width": self.width, "height": self.height,
                 "audio_streams": [s.to_dict() for s in self.audio_streams]}
 
 
@@ -99,6 +105,9 @@ def read_media_info(container, label: str) -> MediaInfo:
         container=str(container.format.name),
         frame_rate=frame_rate(video[0]) if video else None,
         start_timecode=start_timecode(container),
+        width=_picture_size(video[0], "width") if video else None,
+        height=_picture_size(video[0], "height") if video else None,
+        video_codec=codec_name(video[0]) if video else None,
     )
 
 
@@ -159,6 +168,11 @@ def _disposition(stream) -> int:
 
 def is_real_video(stream) -> bool:
     return not _disposition(stream) & _AV_DISPOSITION_ATTACHED_PIC
+
+
+def _picture_size(stream, side: str) -> Optional[int]:
+    value = getattr(stream.codec_context, side, None) if stream.codec_context is not None else None
+    return int(value) if value else None
 
 
 def container_duration(container) -> Optional[float]:

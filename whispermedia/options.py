@@ -33,6 +33,7 @@ import math
 import numbers
 import typing
 from dataclasses import dataclass, field
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
@@ -67,6 +68,11 @@ DEFAULT_PRESET = "default"
 #: How the model computes (``Whisper.set_compute_type``): ``float32`` is exact, the others round
 #: weights (int8) or the encoder's activations (bfloat16) for speed on the CPU.
 COMPUTE_TYPES: Tuple[str, ...] = ("float32", "bfloat16", "int8", "int8_bfloat16")
+
+#: ``timecode_offset``: where SRT/VTT times count from (0, or the source's start timecode).
+TIMECODE_OFFSETS: Tuple[str, ...] = ("none", "source")
+#: The FCPXML versions the fcpxml format writes (checked against Apple's DTDs of each).
+FCPXML_VERSIONS: Tuple[str, ...] = ("1.8", "1.9", "1.10", "1.11")
 
 #: The groups options are shown in (``wm run --help``, docs/cli.md), in this order.
 GROUPS: Tuple[str, ...] = ("language", "decoding", "timing", "output")
@@ -165,6 +171,13 @@ def parse_text(text: str) -> str:
     return text
 
 
+@_expects("a frame rate (25, 29.97, 30000/1001)")
+def parse_rate(text: str) -> Fraction:
+    from .timecode import parse_frame_rate
+
+    return parse_frame_rate(text)
+
+
 # -- normalisers: what the API accepts (openai's forms) -> the field's canonical type --------
 
 def _is_real(value: Any) -> bool:
@@ -226,6 +239,22 @@ def _language(value: Optional[str]) -> Optional[str]:
     from .tokenizer import normalize_language  # the language table, not the BPE: cheap
 
     return normalize_language(value)
+
+
+def _timecode_label(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    from .timecode import check_label  # the rate-free shape; the rate is known when a format writes
+
+    return check_label(str(value))
+
+
+def _frame_rate(value: Any) -> Optional[Fraction]:
+    if value is None:
+        return None
+    from .timecode import parse_frame_rate
+
+    return parse_frame_rate(value)
 
 
 def _text_or_tokens(value: Union[None, str, Sequence[int]]) -> Union[None, str, Tuple[int, ...]]:
@@ -505,6 +534,20 @@ class TranscribeOptions(WindowOptions):
     hallucination_silence_threshold: Optional[float] = option(
         None, "With word timing: skip silences longer than S around a likely hallucination.",
         group="timing", parse=_none_or(parse_float), metavar="S", minimum=0, openai=True)
+    # timelines and timecodes (plugins/formats_timeline.py, formats_fcpxml.py; whispermedia.timeline)
+    start_timecode: Optional[str] = option(
+        None, "Timecode of the first frame (';' before the frames: drop-frame); default: the file's own, "
+        "else 00:00:00:00.", group="output", parse=_none_or(parse_text), metavar="HH:MM:SS:FF",
+        normalize=_timecode_label)
+    frame_rate: Optional[Fraction] = option(
+        None, "Frame rate of timelines and timecodes (25, 29.97, 30000/1001); default: the video's, else 25.",
+        group="output", parse=_none_or(parse_rate), metavar="FPS", normalize=_frame_rate)
+    timecode_offset: str = option(
+        "none", "source: SRT/VTT times count from the start timecode instead of 0.", group="output",
+        choices=TIMECODE_OFFSETS, metavar="none|source")
+    fcpxml_version: str = option(
+        FCPXML_VERSIONS[0], "FCPXML version the fcpxml format writes.", group="output",
+        choices=FCPXML_VERSIONS, metavar="1.8|...|1.11")
 
     def __post_init__(self) -> None:
         _normalize_and_check(self)

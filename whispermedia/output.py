@@ -20,7 +20,7 @@ from .errors import OutputError, PluginFailed, WhisperMediaError
 from .registry import OutputFormat
 from .types import Transcript
 
-__all__ = ["write", "output_path", "to_milliseconds", "format_timestamp"]
+__all__ = ["write", "output_path", "check_format", "to_milliseconds", "format_timestamp"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -58,6 +58,21 @@ def _lookup(fmt: Union[str, OutputFormat]) -> OutputFormat:
     return get_host().output_format(fmt)
 
 
+def check_format(fmt: Union[str, OutputFormat]) -> None:
+    """Run the format's ``check`` (a missing extra raises its ``MissingDependency``); a check that
+    fails in any other way is a :class:`PluginFailed` naming the format and its plugin."""
+    fmt = _lookup(fmt)
+    if fmt.check is None:
+        return
+    try:
+        fmt.check()
+    except WhisperMediaError:
+        raise
+    except Exception as exc:
+        raise PluginFailed(f"output format {fmt.name!r} (plugin {fmt.plugin or '?'!r}) failed its check: "
+                           f"{type(exc).__name__}: {exc}") from exc
+
+
 def output_path(input_path: PathLike, fmt: Union[str, OutputFormat], output_dir: Optional[PathLike] = None) -> Path:
     """Where the output for ``input_path`` goes: beside it (``video.mp4`` -> ``video.srt``),
     or in ``output_dir`` (``DIR/video.srt``). ``fmt`` is a format name or record."""
@@ -82,11 +97,13 @@ def write(
     The file appears complete or not at all: the text goes to a hidden temp file in the same
     directory, is fsynced, and is then moved over ``path``. On any error the temp file is
     removed and an existing ``path`` is left untouched. An existing ``path`` is an
-    :class:`OutputError` unless ``overwrite`` (checked before anything is rendered).
+    :class:`OutputError` unless ``overwrite`` (checked before anything is rendered); a format whose
+    ``check`` fails (a missing extra) raises its ``MissingDependency`` before that.
     ``options`` are passed to the format read-only. A format that raises is reported as a
     :class:`PluginFailed` naming it and its plugin. Returns ``path`` as a :class:`Path`.
     """
     fmt = _lookup(format)
+    check_format(fmt)  # a missing extra: said before any file is made
     path = Path(path)
     if path.is_dir():
         raise OutputError("is a directory", str(path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Generic, List, Mapping, TextIO, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, List, Mapping, Optional, TextIO, Tuple, TypeVar
 
 if TYPE_CHECKING:
     from .types import Transcript
@@ -41,7 +41,10 @@ class OutputFormat:
     ``extension`` is the file extension without the leading dot (``"srt"``, or
     ``"words.csv"`` for a two-part one); a leading dot is dropped. ``needs_words`` says
     the format can only be written from a transcript with word timestamps.
-    ``plugin`` is filled in by the register; whatever the plugin passes is replaced.
+    ``check``, when given, is called before anything is transcribed or written and raises
+    (``whispermedia.errors.MissingDependency`` naming the extra to install) when the format
+    cannot be written here. ``plugin`` is filled in by the register; whatever the plugin passes
+    is replaced.
     """
 
     name: str
@@ -50,6 +53,7 @@ class OutputFormat:
     help: str = ""
     needs_words: bool = False
     plugin: str = field(default="", compare=False)
+    check: Optional[Callable[[], None]] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_name("output format", self.name)
