@@ -111,29 +111,12 @@ class FakeEngine:
         language = options.language
         if isinstance(audio, (str, os.PathLike)) and Path(audio).read_bytes().startswith(b"BAD"):
             raise MediaError("no audio stream", str(audio))
-        if progress is not None:
-            progress(Progress(15.0, 30.0, 1, str(audio)))
-            progress(Progress(30.0, 30.0, 2, str(audio)))
+        if progress is not None:  # as the pipeline reports: the language first, then each window
+            lang = dict(language=language or "en", language_probability=None if language else 0.97)
+            progress(Progress(0.0, 30.0, 0, str(audio), **lang))
+            progress(Progress(15.0, 30.0, 1, str(audio), **lang))
+            progress(Progress(30.0, 30.0, 2, str(audio), **lang))
         return sample_transcript(str(audio), language or "en")
-
-    def stream(self, audio, *, progress=None, **kwargs):
-        """Like the real stream: ``info`` (the language) is known before any window is decoded
-        (so before any progress); the progress comes while ``collect()`` runs. What it transcribes
-        is whatever ``whispermedia.transcribe`` is at the time (tests replace it)."""
-        events: List[Progress] = []
-        transcript = vars(whispermedia)["transcribe"](audio, progress=events.append, **kwargs)
-
-        class _Stream:
-            info = transcript.info
-
-            @staticmethod
-            def collect():
-                for event in events:
-                    if progress is not None:
-                        progress(event)
-                return transcript
-
-        return _Stream()
 
 
 def given(preset=None, **kwargs) -> TranscribeOptions:
@@ -147,7 +130,6 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     # set in the module's namespace: whispermedia imports its names lazily (module __getattr__)
     monkeypatch.setitem(vars(whispermedia), "load_model", fake.load_model)
     monkeypatch.setitem(vars(whispermedia), "transcribe", fake.transcribe)
-    monkeypatch.setitem(vars(whispermedia), "stream", fake.stream)
     return fake
 
 

@@ -119,3 +119,17 @@ def test_english_alone_does_not_warn(tmp_path, base_model, monkeypatch):
     path = _write_wav(tmp_path / "en.wav", ENGLISH * 2)  # 80 s
     events = _run(tmp_path, path, base_model, monkeypatch)
     assert not [e for e in events if e["event"] == "warning"], events
+
+
+@pytest.mark.slow
+def test_the_first_progress_report_carries_the_detected_language(base_model):
+    import whispermedia
+
+    reports = []
+    transcript = whispermedia.transcribe(str(DATA / "speech" / "jfk.flac"), model=base_model, preset="greedy",
+                                         progress=reports.append)
+    first = reports[0]
+    assert (first.seconds_done, first.segments) == (0.0, 0)  # before any window is decoded
+    assert first.language == "en" == transcript.info.language
+    assert first.language_probability == transcript.info.language_probability > 0.5
+    assert reports[-1].seconds_done == pytest.approx(11.0) and len(reports) == 2

@@ -168,12 +168,19 @@ class Run:
             self.reporter.stream(source, opened.choice)
         self.reporter.status(f"{Path(source).name}: reading audio...")
         audio_stream = None if opened.choice is None else opened.choice.index
-        stream = whispermedia.stream(opened.audio, model=model, options=plan.options, audio_stream=audio_stream,
-                                     progress=lambda p: self.reporter.progress(source, p))
-        info = stream.info  # the language is settled before the first window is decoded
-        if plan.options.language is None:
+        said = []  # the detected language, said as soon as a progress report carries it
+
+        def progress(p: Any) -> None:
+            if plan.options.language is None and not said and getattr(p, "language", None):
+                said.append(p.language)
+                self.reporter.language(source, p.language, p.language_probability)
+            self.reporter.progress(source, p)
+
+        transcript = whispermedia.transcribe(opened.audio, model=model, options=plan.options,
+                                             audio_stream=audio_stream, progress=progress)
+        if plan.options.language is None and not said:
+            info = transcript.info
             self.reporter.language(source, info.language, info.language_probability)
-        transcript = stream.collect()
         if plan.options.language_per_region:
             self.reporter.regions(source, transcript.language_regions())
 

@@ -167,6 +167,7 @@ class TranscriptStream:
         state = _LoopState(seek=clips[0][0], all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
 
         language = info.language
+        self._report(state)  # the language is known before the first window is decoded: say so
         if opts.language is None and self._regions is None and self.model.is_multilingual:
             self.language_check = LanguageCheck(self.model, language, self.content_frames, clips[0][0])
         for clip_start, clip_end in clips:
@@ -245,8 +246,10 @@ class TranscriptStream:
     def _report(self, state: _LoopState) -> None:
         if self.progress is not None:
             done = min(state.seek, self.content_frames) * HOP_LENGTH / SAMPLE_RATE
-            self.progress(Progress(seconds_done=done, seconds_total=self.info.duration,
-                                   segments=state.segment_count, source=self.source))
+            info = self.info
+            self.progress(Progress(seconds_done=done, seconds_total=info.duration, segments=state.segment_count,
+                                   source=self.source, language=info.language,
+                                   language_probability=info.language_probability))
 
     def _is_silence(self, result: DecodingResult) -> bool:
         """openai's no-speech rule: likely silence, unless the decode was confident anyway."""
