@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -108,11 +109,13 @@ class FakeEngine:
         self.calls.append(dict(audio=str(audio), model=model, language=options.language, task=options.task,
                                audio_stream=audio_stream, options=options))
         language = options.language
-        if Path(audio).read_bytes().startswith(b"BAD"):
+        if isinstance(audio, (str, os.PathLike)) and Path(audio).read_bytes().startswith(b"BAD"):
             raise MediaError("no audio stream", str(audio))
-        if progress is not None:
-            progress(Progress(15.0, 30.0, 1, str(audio)))
-            progress(Progress(30.0, 30.0, 2, str(audio)))
+        if progress is not None:  # as the pipeline reports: the language first, then each window
+            lang = dict(language=language or "en", language_probability=None if language else 0.97)
+            progress(Progress(0.0, 30.0, 0, str(audio), **lang))
+            progress(Progress(15.0, 30.0, 1, str(audio), **lang))
+            progress(Progress(30.0, 30.0, 2, str(audio), **lang))
         return sample_transcript(str(audio), language or "en")
 
 
@@ -130,9 +133,24 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     return fake
 
 
-def media(tmp_path: Path, name: str = "talk.mp4", content: bytes = b"fake media") -> Path:
+def wav_bytes(seconds: float = 0.5) -> bytes:
+    """A real (silent) 16 kHz mono WAV file: every input is probed before the model loads."""
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * int(16000 * seconds))
+    return buf.getvalue()
+
+
+def media(tmp_path: Path, name: str = "talk.mp4", content: bytes | None = None) -> Path:
+    """A media file the media layer opens (a short WAV whatever the name says), or ``content``."""
     path = tmp_path / name
-    path.write_bytes(content)
+    path.write_bytes(wav_bytes() if content is None else content)
     return path
 
 
@@ -301,7 +319,8 @@ def test_several_inputs_one_fails(tmp_path, engine):
     assert result.exit_code == 3
     assert result.stdout.splitlines() == [str(tmp_path / "a.srt"), str(tmp_path / "c.srt")]
     lines = err_lines(result)
-    assert lines == [f"wm: {bad}: no audio stream", f"wm: {missing}: no such file"]
+    assert lines == [f"wm: {bad}: not a media file PyAV can read (unrecognised format)",
+                     f"wm: {missing}: no such file"]
     assert (tmp_path / "a.srt").exists() and (tmp_path / "c.srt").exists()
     assert not (tmp_path / "b.srt").exists()
     assert len(engine.loads) == 1  # one model for all inputs
@@ -383,10 +402,10 @@ def test_existing_output_kept_without_overwrite(tmp_path, engine):
     out = tmp_path / "talk.srt"
     out.write_text("old\n", encoding="utf-8")
     result = wm("run", "--plugin", "srt", str(video))
-    assert result.exit_code == 5
-    assert err_lines(result) == [f"wm: {out}: exists (use --overwrite)"]
+    assert result.exit_code == 0
+    assert err_lines(result) == [f"wm: {out}: exists, kept (--overwrite replaces it)"]
     assert out.read_text(encoding="utf-8") == "old\n"
-    assert engine.calls == []  # skipped before transcribing
+    assert engine.calls == [] and engine.loads == []  # skipped before transcribing, no model
 
     result = wm("run", "--plugin", "srt", "--overwrite", str(video))
     assert result.exit_code == 0, result.stderr
@@ -399,17 +418,17 @@ def test_existing_output_skips_only_that_input(tmp_path, engine):
     a, b = media(tmp_path, "a.mp4"), media(tmp_path, "b.mp4")
     (tmp_path / "a.srt").write_text("old\n", encoding="utf-8")
     result = wm("run", "--plugin", "srt", str(a), str(b))
-    assert result.exit_code == 5
+    assert result.exit_code == 0
     assert result.stdout.splitlines() == [str(tmp_path / "b.srt")]
     assert [c["audio"] for c in engine.calls] == [str(b)]
 
 
 @needs_host
 def test_output_never_replaces_the_input(tmp_path, engine):
-    notes = media(tmp_path, "notes.txt", b"my notes")
+    notes = media(tmp_path, "notes.txt")
     result = wm("run", "-p", "txt", "--overwrite", str(notes))
     assert result.exit_code == 5 and len(err_lines(result)) == 1
-    assert notes.read_bytes() == b"my notes" and engine.calls == []
+    assert notes.read_bytes() == wav_bytes() and engine.calls == []
 
 
 @needs_host
@@ -429,14 +448,14 @@ def test_two_inputs_same_output_name(tmp_path, engine):
 def test_options_reach_transcribe(tmp_path, engine):
     video = media(tmp_path)
     result = wm(
-        "run", "--model", "tiny.en", "--device", "cpu", "--language", "English", "--audio-stream", "1",
+        "run", "--model", "tiny.en", "--device", "cpu", "--language", "English", "--audio-stream", "0",
         "--temperature", "0,0.4", "--beam-size", "3", "--no-condition-on-previous-text",
         "--initial-prompt", "Hello.", "--word-timestamps", "--no-speech-threshold", "0.5", str(video),
     )
     assert result.exit_code == 0, result.stderr
     assert engine.loads == [{"name": "tiny.en", "device": "cpu", "compute_type": "float32"}]
     call = engine.calls[0]
-    assert call["language"] == "en" and call["audio_stream"] == 1 and call["task"] == "transcribe"
+    assert call["language"] == "en" and call["audio_stream"] == 0 and call["task"] == "transcribe"
     assert call["options"] == given(
         temperature=(0.0, 0.4), beam_size=3, condition_on_previous_text=False, language="en",
         initial_prompt="Hello.", word_timestamps=True, no_speech_threshold=0.5,
@@ -575,7 +594,7 @@ def test_progress_json_lines(tmp_path, engine):
     assert set(progress[-1]) == {"event", "file", "seconds_done", "seconds_total", "segments"}
     assert progress[-1]["seconds_done"] == progress[-1]["seconds_total"] == 30.0
     done = [e for e in events if e["event"] == "done"]
-    assert done == [{"event": "done", "file": str(good), "outputs": [str(tmp_path / "a.srt")]}]
+    assert done == [{"event": "done", "file": str(good), "outputs": [str(tmp_path / "a.srt")], "skipped": []}]
     errors = [e for e in events if e["event"] == "error"]
     assert len(errors) == 1 and errors[0]["file"] == str(bad) and errors[0]["code"] == 3
     assert str(bad) in errors[0]["message"]
@@ -657,8 +676,12 @@ def test_models_text_and_json():
     assert sum(1 for e in entries if e["default"]) == 1
     for e in entries:
         assert e["name"] in result.stdout
+        # an argv list, runnable as it is: no shell comment, no quoting left in
+        argv = e["install_command"]
+        assert isinstance(argv, list) and argv[:2] == ["pip", "install"]
+        assert not any(a.startswith("#") or '"' in a for a in argv)
         if not e["installed"]:
-            assert e["install_command"] in result.stdout
+            assert shlex.join(argv) in result.stdout
 
 
 @_needs("whispermedia.plugins")

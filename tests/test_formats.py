@@ -242,7 +242,7 @@ def test_write_refuses_to_replace_without_overwrite(host, tmp_path):
     with pytest.raises(OutputError) as err:
         write(sample_transcript(), "srt", path)
     assert exit_code_for(err.value) == EXIT_OUTPUT
-    assert "use --overwrite" in str(err.value) and str(path) in str(err.value)
+    assert "overwrite=True" in str(err.value) and "--overwrite" not in str(err.value) and str(path) in str(err.value)
     assert path.read_text(encoding="utf-8") == "keep me"
 
 

@@ -162,7 +162,7 @@ def test_unknown_keyword_names_the_closest_option():
 
 def test_openai_forms_are_normalised():
     opts = TranscribeOptions.from_kwargs(temperature=0.2, suppress_tokens="-1,11", clip_timestamps=[1, 2],
-                                         language="English", verbose=True, fp16=False)
+                                         language="English", verbose=None, fp16=None)
     assert (opts.temperature, opts.suppress_tokens, opts.clip_timestamps, opts.language) == \
         ((0.2,), (-1, 11), (1.0, 2.0), "en")
     assert TranscribeOptions(language="auto").language is None
@@ -233,3 +233,75 @@ def test_openai_spellings_and_ours_agree():
 def test_settled_values_give_way_to_the_users():
     assert options_from_cli(cli_values(), word_timestamps=True).word_timestamps
     assert options_from_cli(cli_values(task="translate"), task="translate").task == "translate"
+
+
+# -- strict types: a wrong type or value fails at the call, naming the option (issue 15, point 6)
+
+@pytest.mark.parametrize("kwargs, option", [
+    (dict(beam_size="5"), "beam_size"),
+    (dict(beam_size=2.5), "beam_size"),
+    (dict(beam_size=True), "beam_size"),
+    (dict(best_of="3"), "best_of"),
+    (dict(initial_prompt=123), "initial_prompt"),
+    (dict(temperature="02"), "temperature"),
+    (dict(temperature=["0", "0.2"]), "temperature"),
+    (dict(word_timestamps="false"), "word_timestamps"),
+    (dict(condition_on_previous_text=1), "condition_on_previous_text"),
+    (dict(patience="2"), "patience"),
+    (dict(language=5), "language"),
+    (dict(suppress_tokens=[1.5]), "suppress_tokens"),
+    (dict(clip_timestamps=[True]), "clip_timestamps"),
+    (dict(prefix=3), "prefix"),
+    (dict(verbose=True), "verbose"),
+    (dict(verbose=False), "verbose"),
+    (dict(fp16=True), "fp16"),
+    (dict(fp16=False), "fp16"),
+])
+def test_wrong_types_are_type_errors_naming_the_option(kwargs, option):
+    from whispermedia.options import OptionTypeError
+
+    with pytest.raises(TypeError) as info:
+        TranscribeOptions.from_kwargs(**kwargs)
+    assert isinstance(info.value, OptionTypeError) and isinstance(info.value, OptionError)
+    assert info.value.option == option and str(info.value).startswith(option)
+    with pytest.raises(TypeError, match=f"^{option}"):
+        TranscribeOptions().updated(**kwargs)
+
+
+def test_verbose_and_fp16_say_what_to_use():
+    with pytest.raises(TypeError, match=r"wm\.stream"):
+        TranscribeOptions.from_kwargs(verbose=True)
+    with pytest.raises(TypeError, match="compute_type"):
+        TranscribeOptions.from_kwargs(fp16=False)
+    assert TranscribeOptions.from_kwargs(verbose=None, fp16=None) == TranscribeOptions()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(best_of=0), "best_of: must be >= 1"),
+    (dict(beam_size=0), "beam_size: must be >= 1"),
+    (dict(temperature=-0.5), "temperature: must be >= 0"),
+])
+def test_wrong_values_are_value_errors_naming_the_option(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TranscribeOptions.from_kwargs(**kwargs)
+
+
+def test_numbers_of_other_numeric_types_are_accepted():
+    import numpy as np
+
+    opts = TranscribeOptions.from_kwargs(beam_size=np.int64(3), temperature=np.array([0.0, 0.5]), patience=2)
+    assert opts.beam_size == 3 and type(opts.beam_size) is int
+    assert opts.temperature == (0.0, 0.5) and opts.patience == 2.0 and type(opts.patience) is float
+
+
+def test_transcribe_refuses_a_wrong_type_before_the_model(monkeypatch):
+    import whispermedia.pipeline as pipeline
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was resolved for a bad option")
+
+    monkeypatch.setattr(pipeline, "resolve_model", no_model)
+    with pytest.raises(TypeError, match="^beam_size"):
+        wm.transcribe("tests/data/tone.mp3", beam_size="5")
+    with pytest.raises(TypeError, match="^verbose"):
+        wm.transcribe("tests/data/tone.mp3", verbose=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 import traceback
 import warnings
@@ -31,7 +32,6 @@ from whispermedia.cli_options import GroupedCommand, GroupedOption, flag_of, opt
 from whispermedia.cli_render import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
-    EXIT_OUTPUT,
     EXIT_USAGE,
     Reporter,
     describe,
@@ -42,8 +42,9 @@ from whispermedia.cli_render import (
     jsonable,
     record,
 )
+from whispermedia.cli_run import Run, RunPlan
 from whispermedia.constants import DEFAULT_MODEL
-from whispermedia.errors import MediaError, PluginError, WhisperMediaError
+from whispermedia.errors import PluginError, WhisperMediaError
 from whispermedia.options import COMPUTE_TYPES, OptionError, TranscribeOptions
 
 DEFAULT_FORMAT = "txt"
@@ -111,7 +112,8 @@ class _WmGroup(click.Group):
         self._plugins_added = True
         scratch = click.Group("wm")
         try:
-            _host(ctx).register_commands(scratch)
+            with _warnings_to(lambda m: click.echo(f"wm: warning: {m}", err=True)):
+                _host(ctx).register_commands(scratch)
         except Exception as e:  # a broken plugin must not break wm
             click.echo(f"wm: plugin commands unavailable: {describe(e)} (see 'wm plugins')", err=True)
             return
@@ -228,39 +230,20 @@ def _resolve_plugins(host: "PluginHost", names: Sequence[str],
     return formats, task or "transcribe"
 
 
+def _stream_request(value: Optional[str]) -> Any:
+    from whispermedia.audio_streams import parse_request
+
+    try:
+        return parse_request(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 def _default_device() -> str:
     """cuda when torch sees a GPU, else cpu (the library itself defaults to the CPU)."""
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _precheck_input(source: str) -> None:
-    """Cheap checks that spare a model load for an input that cannot work."""
-    if source == "-" or "://" in source:
-        return  # stdin and URLs are the media layer's business
-    path = Path(source)
-    if not path.exists():
-        raise MediaError("no such file", source)
-    if path.is_dir():
-        raise MediaError("is a directory", source)
-    if path.stat().st_size == 0:
-        raise MediaError("empty file (0 bytes)", source)
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything ``wm run`` settled before the first input: what to write, with which model
-    and options."""
-
-    formats: Tuple[str, ...]  # output format names
-    model: str  # registry name or path
-    device: Optional[str]  # None: cuda when available
-    compute_type: str
-    options: TranscribeOptions
-    output_dir: Optional[str]
-    overwrite: bool
-    audio_stream: Optional[int]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,8 +285,10 @@ class RunPlan:
 )
 @click.option("--model", "-m", default=DEFAULT_MODEL, metavar="NAME|PATH", cls=GroupedOption, group="input",
               help="Registry name, model file or folder.")
-@click.option("--audio-stream", default=None, type=click.IntRange(min=0), metavar="N", cls=GroupedOption,
-              group="input", help="Audio stream index (0-based among audio streams).")
+@click.option("--audio-stream", default=None, callback=lambda ctx, param, value: _stream_request(value),
+              metavar="N|lang:TAG", cls=GroupedOption, group="input",
+              help="Audio stream: an index (0-based among audio streams) or a language tag (lang:eng). "
+              "Default: the stream flagged default, else the first.")
 @click.option("--device", default=None, type=click.Choice(["cpu", "cuda"]), cls=GroupedOption, group="input",
               help="Default: cuda when available.")
 @click.option(
@@ -327,8 +312,10 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
     """Transcribe (or translate) each FILE and write the requested outputs.
 
     Each output goes beside its input (or into --output-dir) and its path is printed on
-    stdout. An input whose output exists is skipped unless --overwrite is given. A failing
-    input does not stop the others; the exit code is the first failure's.
+    stdout. An output that exists is kept (a skip, exit 0) unless --overwrite is given. FILE
+    '-' is stdin (outputs stdin.<ext>, in --output-dir or here). Every input is checked before
+    the model loads; a failing input does not stop the others; the exit code is the first
+    failure's.
     """
     if progress_mode == "auto":
         progress_mode = "bar" if sys.stderr.isatty() else "none"
@@ -354,116 +341,11 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
                        overwrite=overwrite, audio_stream=audio_stream)
-        code = _Run(plan, reporter).all(inputs)
+        code = Run(plan, reporter, _default_device, _debug()).all(inputs)
     ctx.exit(code)
 
 
 run_command.params.extend(transcribe_option_params())
-
-
-class _Run:
-    """One ``wm run``: the inputs in turn, the model loaded once on the first that needs it."""
-
-    def __init__(self, plan: RunPlan, reporter: Reporter):
-        self.plan = plan
-        self.reporter = reporter
-        self.first_failure = 0
-        self.model: Any = None
-        self.claimed: Dict[Path, str] = {}  # output path -> the input that writes it in this run
-
-    def fail(self, file: Optional[str], code: int, message: str, tb: Optional[str] = None) -> None:
-        self.reporter.error(file, code, message, tb)
-        if not self.first_failure:
-            self.first_failure = code
-
-    def all(self, inputs: Sequence[str]) -> int:
-        """Process every input; returns the exit code (the first failure's, else 0)."""
-        out_dir = self.plan.output_dir
-        if out_dir is not None:
-            try:
-                Path(out_dir).mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                self.fail(None, EXIT_OUTPUT, f"{out_dir}: cannot create output folder: {e.strerror or e}")
-                return self.first_failure
-        for source in inputs:
-            try:
-                if not self.one(source):
-                    break  # no model: no input can be transcribed
-            except WhisperMediaError as e:
-                self.fail(source, exit_code_for(e), f"{e.path or source}: {e.message}")
-            except OptionError as e:  # only the model can tell (a token id outside its vocabulary)
-                self.fail(source, EXIT_USAGE, e.render(flag_of))
-                break  # the same options would fail on every input
-            except Exception as e:
-                tb = traceback.format_exc() if _debug() else None
-                hint = "" if tb else " (WM_DEBUG=1 shows the traceback)"
-                self.fail(source, EXIT_INTERNAL, f"{source}: internal error: {describe(e)}{hint}", tb)
-        return self.first_failure
-
-    def _load_model(self) -> bool:
-        import whispermedia
-
-        plan = self.plan
-        self.reporter.status(f"loading model {plan.model}...")
-        try:
-            self.model = whispermedia.load_model(plan.model, device=plan.device or _default_device(),
-                                                 compute_type=plan.compute_type)
-        except WhisperMediaError as e:
-            self.fail(None, exit_code_for(e), f"{e.path or plan.model}: {e.message}")
-            return False
-        return True
-
-    def one(self, source: str) -> bool:
-        """Transcribe ``source`` and write its outputs; False when the model cannot be loaded."""
-        import whispermedia
-        from whispermedia import output as wm_output
-
-        plan = self.plan
-        _precheck_input(source)
-        targets = [(name, Path(wm_output.output_path(source, name, plan.output_dir))) for name in plan.formats]
-        problems = _target_problems([t for _, t in targets], self.claimed, plan.overwrite)
-        for problem in problems:
-            self.fail(source, EXIT_OUTPUT, problem)
-        if problems:
-            return True  # skipped before any work: nothing of this input is written
-        if self.model is None and not self._load_model():
-            return False
-
-        self.reporter.status(f"{Path(source).name}: reading audio...")
-        transcript = whispermedia.transcribe(
-            source, model=self.model, options=plan.options, audio_stream=plan.audio_stream,
-            progress=lambda p: self.reporter.progress(source, p))
-        if plan.options.language is None:
-            info = transcript.info
-            self.reporter.language(source, info.language, info.language_probability)
-        if plan.options.language_per_region:
-            self.reporter.regions(source, transcript.language_regions())
-
-        self.reporter.clear()  # the paths go to stdout, often the same terminal as the bar
-        written: List[str] = []
-        for name, target in targets:
-            try:
-                path = wm_output.write(transcript, name, target, overwrite=plan.overwrite)
-            except WhisperMediaError as e:
-                self.fail(source, exit_code_for(e), f"{e.path or target}: {e.message}")
-                continue
-            self.claimed[Path(path).resolve()] = source
-            written.append(str(path))
-            click.echo(str(path))
-        self.reporter.done(source, written)
-        return True
-
-
-def _target_problems(targets: Sequence[Path], claimed: Dict[Path, str], overwrite: bool) -> List[str]:
-    """Why an input's outputs must not be written (one message each), or nothing."""
-    problems = []
-    for target in targets:
-        other = claimed.get(target.resolve())
-        if other is not None:
-            problems.append(f"{target}: also the output of {other} (use --output-dir or rename)")
-        elif os.path.lexists(target) and not overwrite:
-            problems.append(f"{target}: exists (use --overwrite)")
-    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +383,7 @@ def _doctor_model() -> Dict[str, Any]:
     default = next((m for m in entries if m.default), None)
     if default is None:
         return {"error": "the registry names no default model"}
-    return record(default)
+    return _with_install_argv(record(default))
 
 
 def _doctor_plugins(ctx: click.Context) -> Dict[str, Any]:
@@ -546,7 +428,7 @@ def models_command(as_json: bool) -> None:
     """List the registry's models, installed or not, and how to install the missing ones."""
     from whispermedia.models import list_models
 
-    entries = [record(m) for m in list_models()]
+    entries = [_with_install_argv(record(m)) for m in list_models()]
     if as_json:
         click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
         return
@@ -556,8 +438,18 @@ def models_command(as_json: bool) -> None:
         state = "installed" if e.get("installed") else "missing  "
         click.echo(f"{mark} {e['name']:<{width}}  {state}  {e.get('description') or ''}")
         if not e.get("installed") and e.get("install_command"):
-            click.echo(f"  {'':<{width}}  install: {e['install_command']}")
+            click.echo(f"  {'':<{width}}  install: {shlex.join(e['install_command'])}")
     click.echo("(* default; a model file or folder of your own also works: wm run --model PATH)")
+
+
+def _with_install_argv(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """A model record whose ``install_command`` is an argv list (``subprocess.run`` takes it as
+    it is): the registry's text, without its shell comment (the alternative packages are the
+    record's ``packages``)."""
+    text = entry.get("install_command")
+    if isinstance(text, str):
+        entry = {**entry, "install_command": shlex.split(text, comments=True)}
+    return entry
 
 
 @cli.command("plugins")

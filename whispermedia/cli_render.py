@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Type
 
 import click
 
@@ -97,10 +98,12 @@ def fields_of(obj: Any, *names: str) -> Dict[str, Any]:
 class Reporter:
     """Renders what happens during ``wm run`` on stderr: plain lines, a bar, or JSON lines."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, clock: Callable[[], float] = time.monotonic):
         self.mode = mode
         self._bar_shown = False
         self._last_draw = 0.0
+        self._clock = clock
+        self._started: Dict[str, Tuple[float, float]] = {}  # file -> (time, seconds done) at its first report
 
     # JSON lines: one object per line, flushed, so a pipeline can follow along
     def _event(self, **fields: Any) -> None:
@@ -130,12 +133,13 @@ class Reporter:
                 segments=int(p.segments),
             )
         elif self.mode == "bar":
-            now = time.monotonic()
+            now = self._clock()
             done, total = float(p.seconds_done), float(p.seconds_total)
+            started = self._started.setdefault(file, (now, done))
             if now - self._last_draw < 0.1 and done < total:
                 return
             self._last_draw = now
-            self._draw(file, done, total, int(p.segments))
+            self._draw(file, done, total, int(p.segments), speed(started, now, done))
 
     def status(self, text: str) -> None:
         """A transient line in the bar's place (bar mode only), e.g. while the model loads."""
@@ -146,10 +150,12 @@ class Reporter:
             sys.stderr.flush()
             self._bar_shown = True
 
-    def _draw(self, file: str, done: float, total: float, segments: int) -> None:
+    def _draw(self, file: str, done: float, total: float, segments: int, rate: Optional[float]) -> None:
         width = shutil.get_terminal_size((80, 24)).columns
         frac = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
         tail = f" {frac * 100:3.0f}% {clock(done)}/{clock(total)} {segments} seg"
+        if rate:  # seconds of audio per second of wall time, and what that leaves
+            tail += f" {rate:.1f}x, {clock((total - done) / rate)} left"
         name = Path(file).name
         room = max(width - len(tail) - 4, 10)
         bar_len = max(min(30, room - len(name) - 1), 10)
@@ -176,9 +182,32 @@ class Reporter:
         runs = ", ".join(f"{lang} {clock_ms(a)}-{clock_ms(b)}" for lang, a, b in regions) or "(no speech)"
         self._line(f"{file}: languages by region: {runs}")
 
-    def done(self, file: str, outputs: Sequence[str]) -> None:
+    def stream(self, file: str, choice: Any) -> None:
+        """Which audio stream of several is decoded (``audio_streams.StreamChoice``) and the others."""
+        from whispermedia.audio_streams import describe as name_stream
+
+        chosen = next(s for s in choice.streams if s.index == choice.index)
         if self.mode == "json":
-            self._event(event="done", file=file, outputs=list(outputs))
+            self._event(event="audio_stream", file=file, stream=choice.index, reason=choice.reason,
+                        streams=[s.to_dict() for s in choice.streams])
+            return
+        why = {"asked": "as asked", "language": "by its language tag", "default": "flagged default",
+               "speech": "the first with speech", "first": "the first; none is flagged default"}[choice.reason]
+        others = ", ".join(name_stream(s) for s in choice.others)
+        self._line(f"{file}: audio stream {name_stream(chosen)} of {len(choice.streams)} ({why}); "
+                   f"others: {others} (--audio-stream N or lang:TAG picks one)")
+
+    def skipped(self, file: str, output: str) -> None:
+        """An output that exists and is kept (no --overwrite): not a failure."""
+        if self.mode == "json":
+            self._event(event="skipped", file=file, output=output, reason="exists")
+        else:
+            self._line(f"wm: {output}: exists, kept (--overwrite replaces it)")
+
+    def done(self, file: str, outputs: Sequence[str], kept: Sequence[str] = ()) -> None:
+        """``file`` finished: ``outputs`` written, ``kept`` skipped because they exist."""
+        if self.mode == "json":
+            self._event(event="done", file=file, outputs=list(outputs), skipped=list(kept))
         else:
             self.clear()
 
@@ -200,6 +229,13 @@ class Reporter:
             self._event(event="warning", message=message)
         else:
             self._line(f"wm: warning: {message}")
+
+
+def speed(started: Tuple[float, float], now: float, done: float) -> Optional[float]:
+    """Seconds of audio decoded per second since ``started`` (time, seconds done then); None
+    until there is something to measure."""
+    elapsed, advanced = now - started[0], done - started[1]
+    return advanced / elapsed if elapsed > 0.5 and advanced > 0 else None
 
 
 def clock(seconds: float) -> str:
@@ -260,7 +296,9 @@ def doctor_lines(r: Dict[str, Any]) -> Iterator[str]:
     elif m.get("installed"):
         yield f"model         {m['name']} (default): installed {m.get('path') or ''}".rstrip()
     else:
-        yield f"model         {m['name']} (default): NOT installed; {m.get('install_command')}"
+        command = m.get("install_command")
+        command = shlex.join(command) if isinstance(command, list) else command
+        yield f"model         {m['name']} (default): NOT installed; {command}"
 
     p = r["plugins"]
     if err(p):

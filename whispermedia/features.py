@@ -266,7 +266,7 @@ class MelWindows:
         non-seekable file object) is spooled by the media layer to a temporary file, read
         twice: memory stays bounded, at the cost of disk space the size of the input file.
         ``close()`` closes a source opened here (deleting a spool); an AudioSource passed in
-        stays its caller's to close.
+        stays its caller's to close, unless ``close_source=True`` hands it over.
     n_mels: 80, or 128 for large-v3 and turbo.
     padding: zero samples appended after the input (N_SAMPLES, as transcription pads).
     stream_index: which audio stream of a media file (0-based among audio streams).
@@ -286,7 +286,7 @@ class MelWindows:
     """
 
     def __init__(self, source, n_mels: int = 80, *, padding: int = N_SAMPLES, stream_index: Optional[int] = None,
-                 device: Union[str, torch.device, None] = None):
+                 device: Union[str, torch.device, None] = None, close_source: Optional[bool] = None):
         from whispermedia.media import AudioSource, open_source  # deferred: the media layer pulls in PyAV
 
         if padding < 0:
@@ -296,7 +296,8 @@ class MelWindows:
         if device is None and torch.is_tensor(source):
             device = source.device
         self.device = torch.device(device if device is not None else "cpu")
-        self._owns_source = not isinstance(source, AudioSource)
+        # close_source: whether close() closes the source (None: when it was opened here)
+        self._owns_source = not isinstance(source, AudioSource) if close_source is None else bool(close_source)
         self.source: Optional[AudioSource] = None
         self._cursor: Optional[_Cursor] = None
         try:

@@ -78,6 +78,7 @@ import numpy as np
 
 from whispermedia.constants import N_SAMPLES, SAMPLE_RATE
 from whispermedia import media_info
+from whispermedia.audio_streams import StreamChoice, choose_audio_stream
 from whispermedia.errors import MediaError
 from whispermedia.media_info import AudioStreamInfo, MediaInfo, is_real_video as _is_real_video, stream_duration as _stream_duration
 
@@ -244,7 +245,8 @@ def _check_source(
             if not os.access(path, os.R_OK):
                 raise MediaError("permission denied", path)
             return path, None, None, st.st_size
-        return path, None, None, None
+        refuse_device(path, st.st_mode)
+        return path, None, None, None  # a FIFO: read as a stream
 
     if callable(getattr(source, "read", None)):
         label = _file_label(source)
@@ -445,6 +447,9 @@ class AudioSource:
     path: Optional[str]
     stream_index: Optional[int]
     _data: Any = field(repr=False)  # the path, the file object, the temporary copy, or the samples
+    # which stream and why (audio_streams.choose_audio_stream), and the facts probed to choose it
+    stream_choice: Optional[StreamChoice] = field(default=None, repr=False)
+    _media: Optional[MediaInfo] = field(default=None, repr=False)
 
     def chunks(self, chunk_samples: int = N_SAMPLES) -> Iterator[np.ndarray]:
         """A new decode from the start, as :func:`iter_audio_chunks` yields it (views of the
@@ -458,7 +463,9 @@ class AudioSource:
 
     def probe(self) -> Optional[MediaInfo]:
         """What the media input holds (:func:`probe`); None for samples."""
-        return None if self.kind == "samples" else probe(self._data)
+        if self.kind == "samples":
+            return None
+        return self._media if self._media is not None else probe(self._data)
 
     def close(self) -> None:
         """Delete a spooled input's temporary copy (a caller's file object stays open)."""
@@ -478,12 +485,15 @@ def open_source(audio: Union[Source, np.ndarray, Any, AudioSource],
 
     ``audio``: a path (str, bytes, os.PathLike), a binary file object, 16 kHz mono samples (a
     1-D np.ndarray or torch.Tensor, as float32 on the CPU), or an AudioSource (returned as it
-    is). ``stream_index``: the audio stream of a media input (0-based; None: the first).
+    is). ``stream_index``: the audio stream of a media input: its 0-based index among the audio
+    streams, or ``"lang:<tag>"`` (``lang:eng``); None: the default-disposition stream, else the
+    first (``audio_streams.choose_audio_stream``; ``stream_choice`` says which and why).
 
     A media input is opened and its stream selected now: a missing file, a file that is not
-    media or an out-of-range ``stream_index`` raises :class:`MediaError` here (for a spooled
-    input too, naming the original). Samples that are not 1-D are a ValueError; anything else
-    is a TypeError.
+    media, a character or block device (a terminal, ``/dev/zero``: never media, and reading one
+    may not end) or an out-of-range ``stream_index`` raises :class:`MediaError` here (for a
+    spooled input too, naming the original). Samples that are not 1-D are a ValueError; anything
+    else is a TypeError.
     """
     if isinstance(audio, AudioSource):
         if stream_index not in (None, audio.stream_index):
@@ -494,9 +504,10 @@ def open_source(audio: Union[Source, np.ndarray, Any, AudioSource],
     if isinstance(audio, (str, bytes, os.PathLike)):
         path = os.fsdecode(os.fspath(audio))
         mode = _stat_path(path).st_mode
+        refuse_device(path, mode)
         if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a directory: the check below says so
             source = AudioSource("path", path, path, stream_index, path)
-        else:  # a FIFO, /dev/stdin, a character device: readable once
+        else:  # a FIFO, /dev/stdin on a pipe: readable once
             with open(path, "rb") as f:
                 source = AudioSource("spool", path, path, stream_index, _spool(f, path))
     elif callable(getattr(audio, "read", None)):
@@ -511,11 +522,54 @@ def open_source(audio: Union[Source, np.ndarray, Any, AudioSource],
         raise TypeError("audio must be a path (str or os.PathLike), a binary file object, or 1-D 16 kHz "
                         f"samples (np.ndarray or torch.Tensor), not {type(audio).__name__}")
     try:
+        if source.kind != "samples":
+            source = _with_stream(source, stream_index)
         source.chunks().close()  # open and check it now: a bad input fails here, not at its first read
+    except MediaError as exc:
+        source.close()
+        if source.kind == "spool" and exc.message.startswith("truncated or corrupt MP4/MOV"):
+            raise MediaError(_PIPED_MP4, exc.path) from exc
+        raise
     except BaseException:
         source.close()
         raise
     return source
+
+
+# a spooled pipe holds the whole stream, so an MP4 whose index comes last opens; one that does not
+# open lacks its index: the writer stopped early, or wrote a file meant to be finished by seeking back
+_PIPED_MP4 = ("MP4/MOV data from a pipe without its index (moov atom): the stream was cut short "
+              "before the index, which this MP4 keeps at its end; pass the file's path instead")
+
+
+def _with_stream(source: AudioSource, request: Any) -> AudioSource:
+    """``source`` with its audio stream chosen (``audio_streams.choose_audio_stream``), the
+    probe that chose it kept."""
+    info = probe(source._data)
+    choice = choose_audio_stream(info.audio_streams, request, source.label) if info.audio_streams else None
+    if choice is None:  # no audio: the stream check in chunks() says so, with the video hint
+        return source
+    return AudioSource(source.kind, source.label, source.path, choice.index, source._data, choice, info)
+
+
+def refuse_device(path: str, mode: int) -> None:
+    """A terminal, ``/dev/zero``, a disk: not media, and reading one may never end."""
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        if stat.S_ISCHR(mode) and _is_terminal(path):
+            raise MediaError("is a terminal, not a media file (pipe the media into it)", path)
+        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else "a socket"
+        raise MediaError(f"is {kind}, not a media file or a pipe", path)
+
+
+def _is_terminal(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def _is_tensor(obj: object) -> bool:
@@ -682,6 +736,10 @@ def _decode_stream(inp: _Input, stream, sample_rate: int, block_samples: int) ->
             declared = _stream_duration(stream)
             of = f" of the {declared:.2f} s the file declares" if declared else ""
             message = f"truncated: the data runs out after {got:.2f} s{of}"
+        elif inp.size is None and produced == 0 and "mp4" in str(inp.container.format.name):
+            message = ("an MP4/MOV read as a stream (a pipe) cannot be decoded: its index (moov atom) "
+                       "is at the end; pass the file's path, or use wm.transcribe or open_source, "
+                       "which spool a pipe first")
         else:
             message = f"corrupt audio data after {got:.2f} s ({_reason(exc)})"
         raise MediaError(message, inp.label) from exc

@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
+import numbers
+import typing
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
@@ -98,6 +101,11 @@ class OptionError(ValueError):
     def render(self, spell: Callable[[str], str]) -> str:
         """The message with every ``{name}`` spelled by ``spell(name)``."""
         return self.problem.format_map(_Spelled(spell))
+
+
+class OptionTypeError(OptionError, TypeError):
+    """An option given a value of the wrong type (``beam_size="5"``, ``word_timestamps="false"``):
+    both an ``OptionError`` (so a ``ValueError``) and a ``TypeError``."""
 
 
 def _lit(value: Any) -> str:
@@ -179,35 +187,62 @@ def parse_rate(text: str) -> Fraction:
 
 # -- normalisers: what the API accepts (openai's forms) -> the field's canonical type --------
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_integral(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if isinstance(value, (str, bytes, bool, float)) else type(value).__name__
+
+
+def _sequence_of(value: Any, ok: Callable[[Any], bool], cast: Callable[[Any], Any], what: str) -> tuple:
+    """``value`` (a list or tuple, not text) as a tuple of ``cast`` elements; ``TypeError`` unless
+    every element passes ``ok``."""
+    if not isinstance(value, (list, tuple)) and not (hasattr(value, "__iter__") and hasattr(value, "__len__")
+                                                      and not isinstance(value, (str, bytes, Mapping))):
+        raise TypeError(f"expected {what}, got {_type_name(value)}")
+    items = tuple(value)
+    for v in items:
+        if not ok(v):
+            raise TypeError(f"expected {what}, got an element {_type_name(v)}")
+    return tuple(cast(v) for v in items)
+
+
 def _temperatures(value: Union[float, Sequence[float]]) -> Tuple[float, ...]:
-    if isinstance(value, str):
-        return parse_floats(value)
-    if isinstance(value, (int, float)):
+    # no strings: "02" would be read as 2.0 (or, as a sequence, 0.0 then 2.0); the command line
+    # parses its text before it gets here
+    if _is_real(value):
         return (float(value),)
-    return tuple(float(v) for v in value)
+    return _sequence_of(value, _is_real, float, "a number or a sequence of numbers")
 
 
 def _token_ids(value: Union[None, str, int, Sequence[int]]) -> Optional[Tuple[int, ...]]:
     if value is None:
         return None
-    if isinstance(value, str):
+    if isinstance(value, str):  # openai's "-1,11"
         return parse_ints(value)
-    if isinstance(value, int):
-        return (value,)
-    return tuple(int(v) for v in value)
+    if _is_integral(value):
+        return (int(value),)
+    return _sequence_of(value, _is_integral, int, "token ids (whole numbers) or a string of them")
 
 
 def _seconds(value: Union[str, float, Sequence[float]]) -> Tuple[float, ...]:
-    if isinstance(value, str):
+    if isinstance(value, str):  # openai's "0,5.5"
         return parse_seconds(value)
-    if isinstance(value, (int, float)):
+    if _is_real(value):
         return (float(value),)
-    return tuple(float(v) for v in value)
+    return _sequence_of(value, _is_real, float, "seconds (numbers) or a string of them")
 
 
 def _language(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a language code or name (a string), got {_type_name(value)}")
     from .tokenizer import normalize_language  # the language table, not the BPE: cheap
 
     return normalize_language(value)
@@ -232,7 +267,65 @@ def _frame_rate(value: Any) -> Optional[Fraction]:
 def _text_or_tokens(value: Union[None, str, Sequence[int]]) -> Union[None, str, Tuple[int, ...]]:
     if value is None or isinstance(value, str):
         return value
-    return tuple(int(v) for v in value)
+    return _sequence_of(value, _is_integral, int, "text or token ids")
+
+
+# -- the type every option's value must have, from its annotation ------------------------------
+
+def _describe(hint: Any) -> str:
+    if hint is type(None):
+        return "None"
+    if hint is bool:
+        return "True or False"
+    if hint is int:
+        return "a whole number"
+    if hint is float:
+        return "a number"
+    if hint is str:
+        return "a string"
+    if typing.get_origin(hint) is tuple:
+        return f"a tuple of ({_describe(typing.get_args(hint)[0])})"
+    if typing.get_origin(hint) is Union:
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint))
+
+
+def _conform(hint: Any, value: Any) -> Any:
+    """``value`` as the annotation ``hint`` says (a whole number as int, a real as float), or
+    ``TypeError``: a bool is not a number, a float not a whole number, text never a number."""
+    origin = typing.get_origin(hint)
+    if origin is Union:
+        for arg in typing.get_args(hint):
+            try:
+                return _conform(arg, value)
+            except TypeError:
+                continue
+    elif hint is type(None):
+        if value is None:
+            return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if _is_integral(value):
+            return int(value)
+    elif hint is float:
+        if _is_real(value):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple:
+        if isinstance(value, tuple):
+            return tuple(_conform(typing.get_args(hint)[0], v) for v in value)
+    else:
+        return value
+    raise TypeError(f"expected {_describe(hint)}, got {_type_name(value)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> Dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 # -- the definition of one option --------------------------------------------------------------
@@ -304,17 +397,27 @@ def _specs(cls: type) -> Dict[str, OptionSpec]:
 
 
 def _normalize_and_check(obj: Any) -> None:
-    """Bring every option of ``obj`` to its canonical type and check its range (once, here)."""
+    """Bring every option of ``obj`` to its canonical type, check that type against the field's
+    annotation and its range (once, here): ``OptionTypeError`` for a wrong type, ``OptionError``
+    for a wrong value, each naming the option."""
+    hints = _hints(type(obj))
     for f, spec in option_fields(type(obj)):
         value = getattr(obj, f.name)
-        if spec.normalize is not None:
-            try:
+        try:
+            if spec.normalize is not None:
                 value = spec.normalize(value)
-            except (TypeError, ValueError) as e:
-                raise OptionError(f.name, f"{{{f.name}}}: " + str(e).replace("{", "{{").replace("}", "}}")) from None
-            object.__setattr__(obj, f.name, value)
+            value = _conform(hints[f.name], value)
+        except TypeError as e:
+            raise OptionTypeError(f.name, f"{{{f.name}}}: " + _escaped(e)) from None
+        except ValueError as e:
+            raise OptionError(f.name, f"{{{f.name}}}: " + _escaped(e)) from None
+        object.__setattr__(obj, f.name, value)
         if value is not None:
             spec.check(f.name, value)
+
+
+def _escaped(exc: BaseException) -> str:
+    return str(exc).replace("{", "{{").replace("}", "}}")
 
 
 # -- the options -------------------------------------------------------------------------------
@@ -481,12 +584,12 @@ class TranscribeOptions(WindowOptions):
 
         An unknown name is a ``TypeError`` naming the closest valid one; a bad value an
         ``OptionError``. ``temperature`` may be a float or a sequence, ``suppress_tokens`` and
-        ``clip_timestamps`` strings or sequences, as in openai-whisper; its ``verbose`` and
-        ``fp16`` are accepted and ignored (the library never prints; the dtype follows the model).
+        ``clip_timestamps`` strings or sequences, as in openai-whisper. A value of the wrong type
+        is an ``OptionTypeError`` (a ``TypeError`` and an ``OptionError``): ``beam_size="5"``,
+        ``best_of=2.5``, ``word_timestamps="false"``, ``temperature="0.2"``. openai's
+        ``verbose`` and ``fp16`` are accepted as None only (``_openai_only``).
         """
-        kwargs = dict(kwargs)
-        kwargs.pop("verbose", None)
-        kwargs.pop("fp16", None)
+        kwargs = _openai_only(kwargs)
         check_names(cls, kwargs)
         preset = preset or DEFAULT_PRESET
         if preset not in PRESETS:
@@ -495,8 +598,7 @@ class TranscribeOptions(WindowOptions):
 
     def updated(self, **kwargs: Any) -> "TranscribeOptions":
         """These options with some replaced (names checked as in ``from_kwargs``)."""
-        kwargs.pop("verbose", None)
-        kwargs.pop("fp16", None)
+        kwargs = _openai_only(kwargs)
         check_names(type(self), kwargs)
         if "preset" in kwargs:
             raise TypeError("preset: give it to from_kwargs (it sets several options), not to updated()")
@@ -525,6 +627,26 @@ def _check_temperatures(*temperatures: float) -> None:
         if 0 < t < MIN_POSITIVE_TEMPERATURE:
             raise OptionError("temperature", f"{{temperature}}: {t:g} is too small to sample with "
                                              f"(0 for greedy decoding, or at least {MIN_POSITIVE_TEMPERATURE:g})")
+#: openai-whisper ``transcribe()`` keywords that are not options here, and what to use instead.
+#: None (openai's "say nothing" and "the default") is accepted; any other value is refused,
+#: since ignoring it would do something else than openai does.
+OPENAI_REFUSED: Mapping[str, str] = MappingProxyType({
+    "verbose": "whispermedia never prints: to print each segment as it is decoded (openai's verbose=True), "
+               "iterate wm.stream(audio, ...) and print segment.start, segment.end, segment.text; for "
+               "progress, pass progress=callback (wm run prints both)",
+    "fp16": "the precision is the model's: wm.load_model(name, compute_type='float32'|'bfloat16'|'int8') "
+            "(wm run --compute-type); float32, the default, is openai's fp16=False",
+})
+
+
+def _openai_only(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+    """``kwargs`` without openai's ``verbose``/``fp16`` when they are None; ``OptionTypeError``
+    saying what to use instead when they are anything else."""
+    kwargs = dict(kwargs)
+    for name, instead in OPENAI_REFUSED.items():
+        if name in kwargs and kwargs.pop(name) is not None:
+            raise OptionTypeError(name, f"{name} is not supported: {instead}".replace("{", "{{").replace("}", "}}"))
+    return kwargs
 
 
 def check_names(cls: type, kwargs: Mapping[str, Any]) -> None:

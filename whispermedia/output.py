@@ -24,7 +24,7 @@ __all__ = ["write", "output_path", "check_format", "to_milliseconds", "format_ti
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_EXISTS = "output exists (use --overwrite to replace it)"
+_EXISTS = "output exists (write(..., overwrite=True) replaces it)"
 
 
 def to_milliseconds(seconds: float) -> int:

@@ -21,6 +21,7 @@ from . import features, timing, usable_audio
 from .constants import DEFAULT_MODEL, FRAMES_PER_SECOND, FRAMES_PER_POSITION, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from .decoding import DecodingResult, DecodingTask
 from .language import RegionLanguage, detect
+from .language_check import LanguageCheck
 from .model import Whisper
 from .models import load_model
 from .options import TranscribeOptions
@@ -94,6 +95,7 @@ class TranscriptStream:
             raise
         self.content_frames = self.mel.content_frames
         self._regions = RegionLanguage(model, mel) if options.language_per_region and model.is_multilingual else None
+        self.language_check: Optional[LanguageCheck] = None  # spot checks of a detected language (_run)
         self._info: Optional[TranscriptInfo] = None
         self._task_token = ""
         self._tokenizer: Optional[Tokenizer] = None
@@ -172,6 +174,9 @@ class TranscriptStream:
         state = _LoopState(seek=clips[0][0], all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
 
         language = info.language
+        self._report(state)  # the language is known before the first window is decoded: say so
+        if opts.language is None and self._regions is None and self.model.is_multilingual:
+            self.language_check = LanguageCheck(self.model, language, self.content_frames, clips[0][0])
         for clip_start, clip_end in clips:
             state.seek = max(state.seek, clip_start)
             while state.seek < clip_end:
@@ -197,6 +202,9 @@ class TranscriptStream:
                     prompt = state.all_tokens[state.prompt_reset_since:]
                 result = self._decode_with_fallback(audio_features, prompt, tok, language)
 
+                if self.language_check is not None:  # silent-looking windows too: a language the
+                    # decoder was not told often decodes as silence
+                    self.language_check.see(window.seek, mel, audio_features)
                 if self._is_silence(result):
                     state.seek += window.size
                     self._report(state)
@@ -237,12 +245,18 @@ class TranscriptStream:
                     # a high-temperature window is unreliable context for the next one
                     state.prompt_reset_since = len(state.all_tokens)
                 self._report(state)
+        if self.language_check is not None:
+            message = self.language_check.warning(self.source)
+            if message is not None:
+                warnings.warn(message, stacklevel=2)
 
     def _report(self, state: _LoopState) -> None:
         if self.progress is not None:
             done = min(state.seek, self.content_frames) * HOP_LENGTH / SAMPLE_RATE
-            self.progress(Progress(seconds_done=done, seconds_total=self.info.duration,
-                                   segments=state.segment_count, source=self.source))
+            info = self.info
+            self.progress(Progress(seconds_done=done, seconds_total=info.duration, segments=state.segment_count,
+                                   source=self.source, language=info.language,
+                                   language_probability=info.language_probability))
 
     def _is_silence(self, result: DecodingResult) -> bool:
         """openai's no-speech rule: likely silence, unless the decode was confident anyway."""
@@ -336,13 +350,22 @@ def _split_segments(result: DecodingResult, tok: Tokenizer, window: Window) -> T
     return segments, dataclasses.replace(window, next_seek=next_seek, single_timestamp_ending=single_timestamp_ending)
 
 
-def _mel_windows(audio: AudioInput, audio_stream: Optional[int], model: Whisper) -> features.MelWindows:
+def _open_input(audio: AudioInput, audio_stream: Union[None, int, str]) -> Tuple["media.AudioSource", bool]:
+    """The input opened and checked (``media.open_source``: its kind, its audio stream), and
+    whether it was opened here (so the stream closes it)."""
+    from . import media  # deferred: PyAV loads only when an input is opened
+
+    source = media.open_source(audio, audio_stream)
+    return source, source is not audio
+
+
+def _mel_windows(source: "media.AudioSource", owned: bool, model: Whisper) -> features.MelWindows:
     """The input's log-mel, window by window. What the input is (a path, a file object, a pipe,
-    samples) the media layer decides (``media.open_source``; ``mel.source``); a file is decoded
+    samples) the media layer decided (``media.open_source``; ``mel.source``); a file is decoded
     twice (pass 1: the maximum that sets the clamp; pass 2: the windows as the loop asks for
     them), never held whole; samples are sliced as they are."""
-    return features.MelWindows(audio, model.dims.n_mels, padding=N_SAMPLES,
-                               stream_index=audio_stream, device=model.device)
+    return features.MelWindows(source, model.dims.n_mels, padding=N_SAMPLES, device=model.device,
+                               close_source=owned)
 
 
 def _options(options: Optional[TranscribeOptions], kwargs: dict) -> TranscribeOptions:
@@ -355,18 +378,24 @@ def _options(options: Optional[TranscribeOptions], kwargs: dict) -> TranscribeOp
 
 
 def stream(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAULT_MODEL,
-           options: Optional[TranscribeOptions] = None, audio_stream: Optional[int] = None,
+           options: Optional[TranscribeOptions] = None, audio_stream: Union[None, int, str] = None,
            progress: Optional[Callable[[Progress], None]] = None, device: Optional[str] = None,
            **kwargs: Any) -> TranscriptStream:
     """Segments of ``audio`` as each window finishes; see ``transcribe`` for the arguments."""
     opts = _options(options, kwargs)  # before the model: a bad option costs no load
-    whisper = resolve_model(model, device)
-    mel = _mel_windows(audio, audio_stream, whisper)
+    source, owned = _open_input(audio, audio_stream)  # ... nor a missing file or one that is not media
+    try:
+        whisper = resolve_model(model, device)
+        mel = _mel_windows(source, owned, whisper)
+    except BaseException:
+        if owned:
+            source.close()
+        raise
     return TranscriptStream(whisper, mel, opts, progress)
 
 
 def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAULT_MODEL,
-               options: Optional[TranscribeOptions] = None, audio_stream: Optional[int] = None,
+               options: Optional[TranscribeOptions] = None, audio_stream: Union[None, int, str] = None,
                progress: Optional[Callable[[Progress], None]] = None, device: Optional[str] = None,
                **kwargs: Any) -> Transcript:
     """Transcribe (or translate) the speech in ``audio``.
@@ -376,8 +405,12 @@ def transcribe(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = D
         16 kHz samples.
     model: a registry name ("base", "tiny.en"), a checkpoint path, or a loaded model.
     options: a ``TranscribeOptions`` (``TranscribeOptions.from_kwargs(preset=..., ...)``).
-    audio_stream: which audio stream of the file (0-based among audio streams).
+    audio_stream: which audio stream of the file: its index (0-based among audio streams) or
+        ``"lang:<tag>"`` (``"lang:eng"``); None: the stream the file flags as default, else the
+        first (``TranscriptInfo.audio_stream`` says which was decoded).
     progress: called with a ``Progress`` after each window.
+    The input is opened and checked before the model is resolved: a missing file or one that
+    is not media is a ``MediaError`` at once, with no model loaded.
     kwargs: openai-whisper ``transcribe()`` options by name (language, task, temperature,
         best_of, condition_on_previous_text, initial_prompt, ..., and ``preset``), alone or on
         top of ``options``; an unknown name is a ``TypeError`` naming the closest one, a bad

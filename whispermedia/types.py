@@ -146,9 +146,14 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a transcription stands; handed to the ``progress`` callback after each window."""
+    """Where a transcription stands; handed to the ``progress`` callback once when the language
+    is settled, before the first window (``segments`` 0), then after each window."""
 
     seconds_done: float  # audio decoded so far, seconds
     seconds_total: float  # audio length, seconds
     segments: int  # segments produced so far
     source: Optional[str] = None  # the input path, when there is one
+    # the language decoded in (and its detection probability, None when it was named): known
+    # before the first window, so the first report (seconds_done at the start) carries it
+    language: Optional[str] = None
+    language_probability: Optional[float] = None
