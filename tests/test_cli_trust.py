@@ -382,6 +382,18 @@ def test_progress_bar_shows_speed_and_time_left():
     assert "3.0x, 0:30 left" in last  # 30 s of audio in 10 s: 90 s to go at 3x
 
 
+@pytest.mark.parametrize("command", [["models"], ["models", "--json"], ["plugins"], ["--help"]])
+def test_listing_commands_do_not_import_torch(command):
+    """Point 7: listing models and plugins reads package metadata only; importing torch (seconds,
+    tens of seconds on a loaded machine) is for the commands that run a model or report on it."""
+    code = ("import sys\nfrom whispermedia.cli import main\n"
+            f"try:\n    main({command!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "False"
+
+
 def test_help_with_a_broken_plugin_is_one_warning_line(tmp_path):
     """A plugin that fails at import, installed as an entry point: ``wm --help`` still works and
     says so in one ``wm: warning:`` line (no Python warning with its source line)."""

@@ -176,6 +176,7 @@ def test_damaged_registry_file_is_refused(tmp_path, monkeypatch):
     entry = next(e for e in list_models() if e.name == "tiny.en")
     if not entry.installed:
         pytest.skip("tiny.en not installed")
+    import whispermedia.model_registry as model_registry
     import whispermedia.models as models
 
     copy = tmp_path / "pkg"
@@ -183,6 +184,6 @@ def test_damaged_registry_file_is_refused(tmp_path, monkeypatch):
     blob = bytearray((copy / "model" / "model.bin").read_bytes())
     blob[-100] ^= 0xFF  # one flipped byte deep in the weights: parses fine, sum differs
     (copy / "model" / "model.bin").write_bytes(bytes(blob))
-    monkeypatch.setattr(models, "_package_dir", lambda module: copy)
+    monkeypatch.setattr(model_registry, "_package_dir", lambda module: copy)
     with pytest.raises(ModelError, match="SHA-256 mismatch"):
         models.load_model("tiny.en")
