@@ -747,6 +747,11 @@ def test_third_party_plugin_and_no_plugins(tmp_path, engine):
     assert result.exit_code == 0, result.stderr
     assert engine.calls[0]["options"] == given(language="en", word_timestamps=True)  # the format needs words
     assert (tmp_path / "talk.words.csv").read_text(encoding="utf-8").startswith("start,end,word,probability")
+    # a format that needs words beside one the layout engine lays out: word timing asked for once
+    result = wm("run", "-p", "srt", "-p", "words-csv", "-l", "en", "--overwrite", str(video))
+    assert result.exit_code == 0, result.stderr
+    assert engine.calls[-1]["options"] == given(language="en", word_timestamps=True)
+    assert (tmp_path / "talk.srt").is_file()
 
     result = wm("--no-plugins", "run", "-p", "words-csv", str(video))
     assert result.exit_code == 2 and "unknown plugin 'words-csv'" in result.stderr

@@ -28,7 +28,7 @@ from whispermedia.testing import plugin_host, sample_transcript
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("WM_REGEN_GOLDEN") == "1"
-BUILTIN_FORMATS = ("json", "srt", "tsv", "txt", "vtt", "otio", "edl", "fcpxml")
+BUILTIN_FORMATS = ("ass", "json", "srt", "tsv", "ttml", "txt", "vtt", "otio", "edl", "fcpxml")
 EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin" / "whispermedia_example_plugin.py"
 
 
@@ -93,9 +93,11 @@ def _skip_without_extra(fmt: OutputFormat) -> None:
 
 @pytest.mark.parametrize("name", BUILTIN_FORMATS)
 def test_golden(host, name):
+    """The segment-level files, unchanged since before the layout engine: the ``raw`` layout
+    (tests/test_layout_formats.py has the other layouts' golden files)."""
     fmt = host.output_formats()[name]
     _skip_without_extra(fmt)
-    check_golden(f"sample.{fmt.extension}", render(fmt))
+    check_golden(f"sample.{fmt.extension}", render(fmt, options={"layout": "raw"}))
 
 
 @pytest.mark.parametrize("name", BUILTIN_FORMATS)
@@ -138,6 +140,8 @@ def test_negative_time_is_an_error():
 
 # --- SRT ------------------------------------------------------------------------------------
 
+RAW = {"layout": "raw"}  # one cue per segment: what these segment-level tests are about
+
 SRT_CUE = re.compile(r"(\d+)\n(\d{2,}:\d\d:\d\d,\d{3}) --> (\d{2,}:\d\d:\d\d,\d{3})\n((?:.+\n)+)")
 
 
@@ -154,7 +158,7 @@ def parse_srt(text: str):
 
 def test_srt_parses_back(host):
     transcript = sample_transcript()
-    cues = parse_srt(render(host.output_formats()["srt"], transcript))
+    cues = parse_srt(render(host.output_formats()["srt"], transcript, RAW))
     assert [c[0] for c in cues] == list(range(1, len(transcript.segments) + 1))
     for cue, segment in zip(cues, transcript.segments):
         assert cue[1] == format_timestamp(segment.start)
@@ -164,13 +168,13 @@ def test_srt_parses_back(host):
 
 def test_srt_numbering_stays_continuous_over_empty_segments(host):
     transcript = with_segment_texts(" One.", "   ", " Three.", "")
-    cues = parse_srt(render(host.output_formats()["srt"], transcript))
+    cues = parse_srt(render(host.output_formats()["srt"], transcript, RAW))
     assert [(c[0], c[3]) for c in cues] == [(1, "One."), (2, "Three.")]
 
 
 def test_srt_cue_text_never_holds_a_blank_line(host):
     transcript = with_segment_texts(" First line\n\n  second line ", " b", " c", " d")
-    cues = parse_srt(render(host.output_formats()["srt"], transcript))
+    cues = parse_srt(render(host.output_formats()["srt"], transcript, RAW))
     assert cues[0][3] == "First line\nsecond line"
 
 
@@ -178,7 +182,7 @@ def test_srt_end_never_before_start(host):
     t = sample_transcript()
     backwards = dataclasses.replace(t.segments[0], start=2.0, end=1.5)
     t = dataclasses.replace(t, segments=(backwards,))
-    (cue,) = parse_srt(render(host.output_formats()["srt"], t))
+    (cue,) = parse_srt(render(host.output_formats()["srt"], t, RAW))
     assert cue[1] == cue[2] == "00:00:02,000"
 
 
@@ -206,7 +210,7 @@ def test_vtt_escapes_what_the_spec_forbids(host):
 
 def test_vtt_escapes_are_not_applied_twice(host):
     transcript = with_segment_texts(" &amp; &lt; ->> --->", " b", " c", " d")
-    payloads = vtt_payloads(render(host.output_formats()["vtt"], transcript))
+    payloads = vtt_payloads(render(host.output_formats()["vtt"], transcript, RAW))
     assert payloads[0] == "&amp;amp; &amp;lt; ->> ---&gt;"
 
 
@@ -320,7 +324,7 @@ def test_words_needed_is_checked_before_writing(host, tmp_path):
 
 
 def test_unknown_format_name_lists_known(host, tmp_path):
-    with pytest.raises(PluginError, match=r"unknown output format 'str'; known: edl, fcpxml, json, otio, srt, tsv, txt, vtt"):
+    with pytest.raises(PluginError, match=r"unknown output format 'str'; known: ass, edl, fcpxml, json, otio, srt, tsv, ttml, txt, vtt"):
         write(sample_transcript(), "str", tmp_path / "x.srt")
 
 

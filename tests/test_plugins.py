@@ -24,7 +24,7 @@ from whispermedia.registry import FormatRegister, OutputFormat, Task, TaskRegist
 from whispermedia.testing import plugin_host, sample_transcript
 from whispermedia.types import LanguageGuess
 
-BUILTIN_FORMATS = {"json", "srt", "tsv", "txt", "vtt", "otio", "edl", "fcpxml"}
+BUILTIN_FORMATS = {"ass", "json", "srt", "tsv", "ttml", "txt", "vtt", "otio", "edl", "fcpxml"}
 
 
 @pytest.fixture(autouse=True)
@@ -261,7 +261,7 @@ def test_disabled_plugin_is_never_imported(monkeypatch):
 def test_a_builtin_can_be_disabled(monkeypatch):
     monkeypatch.setenv("WM_DISABLE_PLUGINS", "whispermedia_plugins.formats_text")
     host = loaded()
-    assert set(host.output_formats()) == {"srt", "vtt", "otio", "edl", "fcpxml"}
+    assert set(host.output_formats()) == {"ass", "srt", "ttml", "vtt", "otio", "edl", "fcpxml"}
 
 
 @pytest.mark.parametrize("value, expected", [("fine", {"fine"}), ("", set()), ("fine,other", {"fine", "other"})])
@@ -323,7 +323,8 @@ def test_resolve_unknown_name_lists_known_names():
     host = loaded()
     with pytest.raises(PluginError) as err:
         host.resolve("str")
-    assert str(err.value) == "unknown plugin 'str'; known: edl, fcpxml, json, otio, srt, transcribe, translate, tsv, txt, vtt"
+    assert str(err.value) == ("unknown plugin 'str'; known: ass, edl, fcpxml, json, otio, srt, transcribe, "
+                              "translate, tsv, ttml, txt, vtt")
     assert isinstance(err.value, PluginNotFound) and exit_code_for(err.value) == EXIT_USAGE
     with pytest.raises(PluginError, match="unknown task 'summarise'"):
         host.task("summarise")

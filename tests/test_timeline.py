@@ -300,7 +300,8 @@ def test_edl_reads_back_with_the_same_locators(movie, tmp_path):
 
 def test_srt_and_vtt_offset_to_the_source_timecode(tmp_path, movie):
     path, rate, timecode = movie
-    t = speech_transcript(path, TranscribeOptions(timecode_offset="source"))
+    # the raw layout keeps the segment's own times: the offset is plain arithmetic on them
+    t = speech_transcript(path, TranscribeOptions(timecode_offset="source", layout="raw"))
     offset = float(Timecode.parse(timecode, rate).seconds)
     srt = write(t, "srt", tmp_path / "t.srt").read_text()
     vtt = write(t, "vtt", tmp_path / "t.vtt").read_text()
@@ -310,25 +311,33 @@ def test_srt_and_vtt_offset_to_the_source_timecode(tmp_path, movie):
         assert "10:00:00.300 --> 10:00:02.260" in vtt
     else:  # 01:00:00;00 at 29.97 DF is 3599.9964 s
         assert first == "01:00:00,296 --> 01:00:02,256"
-    plain = write(speech_transcript(path), "srt", tmp_path / "plain.srt").read_text()
+    plain = write(speech_transcript(path, TranscribeOptions(layout="raw")), "srt", tmp_path / "plain.srt").read_text()
     assert plain.splitlines()[1] == "00:00:00,300 --> 00:00:02,260"
     assert offset > 3599
+    # the default layout times cues on the video's frames; offset by a whole-frame timecode,
+    # they stay on frames of the record timeline (frame 7 at 25 fps, frame 8 at 29.97)
+    framed = write(speech_transcript(path, TranscribeOptions(timecode_offset="source")), "srt",
+                   tmp_path / "framed.srt").read_text()
+    if rate == 25:
+        assert framed.splitlines()[1] == "10:00:00,280 --> 10:00:02,280"
+    else:  # 3599.9964 s + 8 frames of 1001/30000 s
+        assert framed.splitlines()[1] == "01:00:00,263 --> 01:00:02,265"
 
 
 def test_options_override_the_files_timecode_and_rate(tmp_path, movie):
     path, _, _ = movie
-    t = speech_transcript(path, TranscribeOptions(start_timecode="00:59:58;00", frame_rate="29.97"))
+    t = speech_transcript(path, TranscribeOptions(start_timecode="00:59:58;00", fps="29.97"))
     clock = timeline_clock(t)
     assert (clock.rate, str(clock.start), clock.start.frames) == (DF30, "00:59:58;00", 107832)
     # a format's own options mapping wins over the transcript's options
-    clock = timeline_clock(t, {"start_timecode": "01:00:00:00", "frame_rate": 24})
+    clock = timeline_clock(t, {"start_timecode": "01:00:00:00", "fps": 24})
     assert (clock.rate, clock.start.frames) == (24, 86400)
     assert [i.text for i in timeline_items(t)][0] == "And so my fellow Americans,"
 
 
 def test_a_timecode_that_does_not_fit_the_rate_is_an_output_error_and_no_file(tmp_path, movie):
     path, _, _ = movie
-    t = speech_transcript(path, TranscribeOptions(start_timecode="10:00:00:29", frame_rate=25))
+    t = speech_transcript(path, TranscribeOptions(start_timecode="10:00:00:29", fps=25))
     target = tmp_path / "t.fcpxml"
     with pytest.raises(OutputError, match="start timecode: timecode '10:00:00:29': field out of range"):
         write(t, "fcpxml", target)
@@ -421,14 +430,15 @@ def test_wm_run_writes_the_timelines_with_the_options(tmp_path, movie, monkeypat
     monkeypatch.setitem(vars(whispermedia), "load_model", lambda *a, **k: object())
     monkeypatch.setitem(vars(whispermedia), "transcribe", fake_transcribe)
     result = CliRunner().invoke(cli, ["run", "-p", "otio,fcpxml,edl,srt", "-o", str(tmp_path), "--start-timecode",
-                                      "09:59:59:00", "--frame-rate", "25", "--fcpxml-version", "1.10",
+                                      "09:59:59:00", "--fps", "25", "--fcpxml-version", "1.10",
                                       "--timecode-offset", "source", path])
     assert result.exit_code == 0, result.output
-    assert calls[0].start_timecode == "09:59:59:00" and calls[0].frame_rate == 25
+    assert calls[0].start_timecode == "09:59:59:00" and calls[0].fps == 25
     stem = Path(path).stem
     written = sorted(Path(p).name for p in result.stdout.split())
     assert written == sorted(f"{stem}.{ext}" for ext in ("otio", "fcpxml", "edl", "srt"))
-    assert (tmp_path / f"{stem}.srt").read_text().splitlines()[1] == "09:59:59,300 --> 10:00:01,260"
+    # the default layout's cue, on frames 7 and 57 of the 25 fps record timeline
+    assert (tmp_path / f"{stem}.srt").read_text().splitlines()[1] == "09:59:59,280 --> 10:00:01,280"
     assert ET.parse(tmp_path / f"{stem}.fcpxml").getroot().get("version") == "1.10"
     assert "* LOC: 09:59:59:07 GREEN   AND SO MY FELLOW AMERICANS," in (tmp_path / f"{stem}.edl").read_text()
 

@@ -45,6 +45,7 @@ from whispermedia.cli_render import (
 from whispermedia.cli_run import Run, RunPlan
 from whispermedia.constants import DEFAULT_MODEL
 from whispermedia.errors import PluginError, WhisperMediaError
+from whispermedia.layout.settings import check_shot_changes, needs_word_timestamps
 from whispermedia.options import COMPUTE_TYPES, OptionError, TranscribeOptions
 
 DEFAULT_FORMAT = "txt"
@@ -274,6 +275,8 @@ def _default_device() -> str:
 )
 @click.option("--overwrite", is_flag=True, cls=GroupedOption, group="output",
               help="Replace outputs that exist (otherwise such an input is skipped).")
+@click.option("--qc", is_flag=True, cls=GroupedOption, group="output",
+              help="After writing SRT/WebVTT, print the wm qc summary of each on stderr.")
 @click.option(
     "--progress",
     "progress_mode",
@@ -306,7 +309,7 @@ def _default_device() -> str:
 @click.option("--fp16", "openai_fp16", default=None, hidden=True)  # accepted and ignored: the dtype follows the model
 @click.pass_context
 def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str, ...], output_dir: Optional[str],
-                overwrite: bool, progress_mode: str, model: str, audio_stream: Optional[int], device: Optional[str],
+                overwrite: bool, qc: bool, progress_mode: str, model: str, audio_stream: Optional[int], device: Optional[str],
                 compute_type: str, openai_formats: Tuple[str, ...], openai_output_dir: Optional[str],
                 openai_fp16: Optional[str], **option_values: Any) -> None:
     """Transcribe (or translate) each FILE and write the requested outputs.
@@ -336,11 +339,16 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
             settled["word_timestamps"] = True
         try:
             options = options_from_cli(option_values, **settled)
+            if any(f.uses_layout for f in formats):
+                check_shot_changes(options)
+                if needs_word_timestamps(options):
+                    # the layout engine breaks cues between words (docs/cli.md, "Subtitle layout")
+                    options = options_from_cli(option_values, **{**settled, "word_timestamps": True})
         except OptionError as e:
             raise _fail(e.render(flag_of)) from None
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
-                       overwrite=overwrite, audio_stream=audio_stream)
+                       overwrite=overwrite, audio_stream=audio_stream, qc=qc)
         code = Run(plan, reporter, _default_device, _debug()).all(inputs)
     ctx.exit(code)
 
@@ -489,6 +497,11 @@ cli.add_command(probe_command)
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+from whispermedia.cli_qc import qc_command  # noqa: E402 (wm qc, in its own module)
+
+cli.add_command(qc_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -12,7 +12,7 @@ Where openai-whisper's CLI has the same option, its spelling (``--beam_size 5``,
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import click
 
@@ -120,6 +120,17 @@ def transcribe_option_params() -> List[click.Option]:
         params.extend(_params_for(f.name, f.default, spec))
         if f.name == "temperature":
             params.extend(_params_for(_INCREMENT, None, TEMPERATURE_INCREMENT))
+    return params
+
+
+def option_params(names: Sequence[str]) -> List[click.Option]:
+    """Click options for some ``TranscribeOptions`` fields, built as ``wm run``'s are (another
+    command that takes the same options, e.g. ``wm qc``'s layout rules, uses these)."""
+    specs = {f.name: (f, spec) for f, spec in option_fields(TranscribeOptions)}
+    params: List[click.Option] = []
+    for name in names:
+        f, spec = specs[name]
+        params.extend(_params_for(name, f.default, spec))
     return params
 
 

@@ -36,6 +36,7 @@ EXIT_INPUT = 3  # an input could not be read: missing, empty, not media, no audi
 EXIT_MODEL = 4  # the model could not be found, failed its checksum, or is malformed
 EXIT_OUTPUT = 5  # an output could not be written, or exists and --overwrite was not given
 EXIT_PLUGIN = 6  # a plugin failed while it ran (raised, or answered with the wrong type)
+EXIT_QC = 7  # wm qc: the subtitle file breaks a hard rule of the layout (with --strict: any rule)
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 #: The exit code of each library error (the most specific class that matches wins).

@@ -42,6 +42,7 @@ class RunPlan:
     output_dir: Optional[str]
     overwrite: bool
     audio_stream: Any  # None, an index, or "lang:<tag>" (audio_streams.parse_request)
+    qc: bool = False  # print the QC summary of each subtitle file written (wm qc)
 
 
 @dataclass
@@ -213,4 +214,10 @@ class Run:
                 continue
             written.append(str(path))
             click.echo(str(path))
+            if plan.qc:
+                from whispermedia.cli_qc import qc_summary
+
+                summary = qc_summary(str(path), transcript)
+                if summary:
+                    click.echo(f"wm: {path}: qc: {summary}", err=True)
         self.reporter.done(source, written, kept)

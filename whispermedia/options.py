@@ -38,6 +38,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from .constants import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
+from .layout.rules import PRESETS as _LAYOUTS
 
 # openai-whisper's fallback schedule; a tuple so the dataclass stays hashable and immutable
 DEFAULT_TEMPERATURES: Tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -262,6 +263,9 @@ def _frame_rate(value: Any) -> Optional[Fraction]:
     from .timecode import parse_frame_rate
 
     return parse_frame_rate(value)
+
+
+LAYOUT_NAMES: Tuple[str, ...] = tuple(_LAYOUTS)
 
 
 def _text_or_tokens(value: Union[None, str, Sequence[int]]) -> Union[None, str, Tuple[int, ...]]:
@@ -550,15 +554,60 @@ class TranscribeOptions(WindowOptions):
         None, "Timecode of the first frame (';' before the frames: drop-frame); default: the file's own, "
         "else 00:00:00:00.", group="output", parse=_none_or(parse_text), metavar="HH:MM:SS:FF",
         normalize=_timecode_label)
-    frame_rate: Optional[Fraction] = option(
-        None, "Frame rate of timelines and timecodes (25, 29.97, 30000/1001); default: the video's, else 25.",
-        group="output", parse=_none_or(parse_rate), metavar="FPS", normalize=_frame_rate)
     timecode_offset: str = option(
         "none", "source: SRT/VTT times count from the start timecode instead of 0.", group="output",
         choices=TIMECODE_OFFSETS, metavar="none|source")
     fcpxml_version: str = option(
         FCPXML_VERSIONS[0], "FCPXML version the fcpxml format writes.", group="output",
         choices=FCPXML_VERSIONS, metavar="1.8|...|1.11")
+    # -- subtitle layout (whispermedia.layout; None: the layout preset's rule) ---------------
+    layout: Optional[str] = option(
+        None, "Subtitle layout preset: default, netflix, netflix-other, bbc, raw, openai; "
+        "none: openai under the openai presets, else default.", group="output", choices=LAYOUT_NAMES,
+        metavar="NAME")
+    max_line_width: Optional[int] = option(
+        None, "Layout: most characters per line (preset's by default).", group="output",
+        parse=_none_or(parse_int), metavar="N", minimum=1, openai=True)
+    max_line_count: Optional[int] = option(
+        None, "Layout: most lines per cue.", group="output", parse=_none_or(parse_int), metavar="N",
+        minimum=1, openai=True)
+    max_words_per_line: Optional[int] = option(
+        None, "Layout: most words per line.", group="output", parse=_none_or(parse_int), metavar="N",
+        minimum=1, openai=True)
+    highlight_words: bool = option(
+        False, "Karaoke: time every word inside its cue (WebVTT timestamps, ASS \\k; openai layout: "
+        "openai's underlined copies).", group="output", parse=parse_bool, openai=True)
+    max_cps: Optional[float] = option(
+        None, "Layout: reading speed, most characters per second.", group="output",
+        parse=_none_or(parse_float), metavar="X", minimum=0, min_open=True)
+    max_wpm: Optional[float] = option(
+        None, "Layout: reading speed, most words per minute.", group="output",
+        parse=_none_or(parse_float), metavar="X", minimum=0, min_open=True)
+    min_duration: Optional[float] = option(
+        None, "Layout: shortest time a cue stays up, seconds.", group="output",
+        parse=_none_or(parse_float), metavar="S", minimum=0)
+    max_duration: Optional[float] = option(
+        None, "Layout: longest time a cue stays up, seconds.", group="output",
+        parse=_none_or(parse_float), metavar="S", minimum=0, min_open=True)
+    min_gap_frames: Optional[int] = option(
+        None, "Layout: frames between two cues at least.", group="output", parse=_none_or(parse_int),
+        metavar="N", minimum=0)
+    chain_gap: Optional[float] = option(
+        None, "Layout: gaps shorter than S seconds close to the minimum gap; 0: off.", group="output",
+        parse=_none_or(parse_float), metavar="S", minimum=0)
+    reading_extension: Optional[float] = option(
+        None, "Layout: a cue may stay up S seconds past the speech for reading.", group="output",
+        parse=_none_or(parse_float), metavar="S", minimum=0)
+    shot_snap: Optional[float] = option(
+        None, "Layout: cue edges closer than S seconds to a shot change snap to it; 0: off.",
+        group="output", parse=_none_or(parse_float), metavar="S", minimum=0)
+    fps: Optional[Fraction] = option(
+        None, "Frame rate subtitles, timelines and timecodes are timed on (25, 23.976, 30000/1001); "
+        "default: the video's, 25 for audio.", group="output", parse=_none_or(parse_rate), metavar="F",
+        normalize=_frame_rate)
+    shot_changes: str = option(
+        "auto", "Shot changes cues snap to: auto (detect in the video), off, or a FILE of cut times.",
+        group="output", metavar="auto|off|FILE")
 
     def __post_init__(self) -> None:
         _normalize_and_check(self)

@@ -62,6 +62,7 @@ ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 DEFAULT_PLUGINS: Tuple[str, ...] = (
     "whispermedia_plugins.formats_text",
     "whispermedia_plugins.formats_subtitles",
+    "whispermedia_plugins.formats_timed_text",
     "whispermedia_plugins.formats_timeline",
     "whispermedia_plugins.formats_fcpxml",
     "whispermedia_plugins.tasks",

@@ -40,8 +40,10 @@ class OutputFormat:
 
     ``extension`` is the file extension without the leading dot (``"srt"``, or
     ``"words.csv"`` for a two-part one); a leading dot is dropped. ``needs_words`` says
-    the format can only be written from a transcript with word timestamps.
-    ``check``, when given, is called before anything is transcribed or written and raises
+    the format can only be written from a transcript with word timestamps. ``uses_layout``
+    says it lays cues out with the subtitle engine (``whispermedia.layout``): ``wm run`` then
+    turns word timestamps on when the chosen layout needs them. ``check``, when given, is
+    called before anything is transcribed or written and raises
     (``whispermedia.errors.MissingDependency`` naming the extra to install) when the format
     cannot be written here. ``plugin`` is filled in by the register; whatever the plugin passes
     is replaced.
@@ -52,6 +54,7 @@ class OutputFormat:
     write: WriteFunction = field(repr=False)
     help: str = ""
     needs_words: bool = False
+    uses_layout: bool = False
     plugin: str = field(default="", compare=False)
     check: Optional[Callable[[], None]] = field(default=None, repr=False, compare=False)
 

@@ -1,7 +1,7 @@
 """What every timeline format needs from a transcript: the clock it is timed on (frame rate and
 start timecode) and the items to place on it, snapped to whole frames.
 
-The clock comes from, in order: the options (``start_timecode``, ``frame_rate``; a format's
+The clock comes from, in order: the options (``start_timecode``, ``fps``; a format's
 ``options`` mapping wins over ``transcript.info.options``), the media facts of the input
 (``transcript.info.media``: the video's frame rate, the file's start timecode), and the defaults
 (25 fps, ``00:00:00:00``, drop-frame labels at 29.97/59.94 when the file says nothing).
@@ -86,12 +86,12 @@ def timeline_clock(transcript: Transcript, options: Optional[Mapping[str, Any]] 
     """The clock of ``transcript`` (see the module docstring). Raises ``OutputError`` when the
     start timecode does not fit the frame rate (``;`` at 25 fps, frame 29 at 25 fps)."""
     media = transcript.info.media
-    rate_value = _option(transcript, options, "frame_rate")
+    rate_value = _option(transcript, options, "fps")
     try:
         rate = parse_frame_rate(rate_value) if rate_value is not None else (
             media.frame_rate if media is not None and media.frame_rate else DEFAULT_FRAME_RATE)
     except ValueError as e:
-        raise OutputError(f"frame_rate: {e}") from None
+        raise OutputError(f"fps: {e}") from None
     label = _option(transcript, options, "start_timecode")
     where = "start timecode"
     if label is None and media is not None and media.start_timecode:
