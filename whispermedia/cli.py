@@ -385,7 +385,7 @@ def _doctor_backend() -> Dict[str, Any]:
 
 
 def _doctor_model() -> Dict[str, Any]:
-    from whispermedia.models import list_models
+    from whispermedia.model_registry import list_models
 
     entries = list_models()
     default = next((m for m in entries if m.default), None)
@@ -434,7 +434,7 @@ def doctor_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def models_command(as_json: bool) -> None:
     """List the registry's models, installed or not, and how to install the missing ones."""
-    from whispermedia.models import list_models
+    from whispermedia.model_registry import list_models
 
     entries = [_with_install_argv(record(m)) for m in list_models()]
     if as_json:
