@@ -16,7 +16,7 @@ from __future__ import annotations
 import zlib
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, Final, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Final, Generator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 import torch
@@ -166,9 +166,13 @@ class CachedInference(Inference):
 
     def start(self, audio_features: Tensor, rows_per_audio: int, sot_index: int) -> None:
         self.release()
-        self.cache = self.model.decoder.new_cache(audio_features, rows_per_audio=rows_per_audio)
+        self.cache = self.new_cache(audio_features, rows_per_audio)
         self._sot_index = sot_index
         self._no_speech_probs = [float("nan")] * (audio_features.shape[0] * rows_per_audio)
+
+    def new_cache(self, audio_features: Tensor, rows_per_audio: int) -> KVCache:
+        """The cache of one decode (here a fresh one; ``scheduler.SlotInference``: a pool's slot)."""
+        return self.model.decoder.new_cache(audio_features, rows_per_audio=rows_per_audio)
 
     def logits(self, tokens: Tensor, first: bool) -> Tensor:
         if self.cache is None:
@@ -193,6 +197,46 @@ class CachedInference(Inference):
         self.cache = None
         self._thread_limited = False
         self._thread_limit.close()
+
+
+@dataclass(frozen=True)
+class LogitsRequest:
+    """One step of a decode asking for next-token logits: ``inference.logits(tokens, first)``,
+    which whoever drives the decode (``serve``, or a batching scheduler) computes and sends back."""
+
+    inference: Inference
+    tokens: Tensor  # [n_rows, n_so_far], every token so far
+    first: bool  # the prompt step (only the last token of each row is new otherwise)
+
+    def serve(self) -> Tensor:
+        """The logits [n_rows, n_vocab] computed alone (batch of one decode)."""
+        return self.inference.logits(self.tokens, self.first)
+
+
+@dataclass(frozen=True)
+class EncodeRequest:
+    """A step-wise transcription asking for one window's audio features:
+    ``model.embed_audio(mel)``, mel [1, n_mels, 3000] -> [1, n_audio_ctx, n_audio_state]."""
+
+    model: Whisper
+    mel: Tensor
+
+    def serve(self) -> Tensor:
+        return self.model.embed_audio(self.mel)
+
+
+_Result = TypeVar("_Result")
+
+
+def serve(steps: Generator[LogitsRequest, Tensor, _Result]) -> _Result:
+    """Drive a step-wise decode (``DecodingTask.steps``) alone: each request served by its own
+    inference. What the generator returns is returned."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(request.serve())
+    except StopIteration as done:
+        return done.value
 
 
 # -- logit filters ------------------------------------------------------------------------
@@ -514,8 +558,19 @@ class DecodingTask:
     @torch.no_grad()
     def run(self, mel: Tensor, audio_features: Optional[Tensor] = None) -> List[DecodingResult]:
         """mel [n_audio, n_mels, 3000] (or precomputed ``audio_features``) -> one result per window."""
-        tok = self.tokenizer
         features = audio_features if audio_features is not None else self.model.embed_audio(mel)
+        return serve(self.steps(features))
+
+    def steps(self, features: Tensor) -> Generator[LogitsRequest, Tensor, List[DecodingResult]]:
+        """The decode of ``features`` [n_audio, n_audio_ctx, n_audio_state] one step at a time:
+        yields a ``LogitsRequest`` per step and is sent its logits; returns one result per window.
+
+        ``run`` serves the requests itself (``serve``); a scheduler (``whispermedia.scheduler``)
+        gathers the one-token requests of many decodes into one batched forward instead. Every
+        other model call (start, reorder, release) goes straight to ``self.inference``. The driver
+        runs it under ``torch.no_grad()`` (a generator runs in its driver's grad mode).
+        """
+        tok = self.tokenizer
         n_audio = features.shape[0]
 
         language_probs: List[Optional[dict]] = [None] * n_audio
@@ -531,7 +586,7 @@ class DecodingTask:
         self.inference.start(features, self.n_group, self.sot_index)
         try:
             self.decoder.reset(reorder=self.inference.reorder)
-            tokens, sum_logprobs = self._main_loop(tokens)
+            tokens, sum_logprobs = yield from self._main_loop(tokens)
             no_speech_probs = self.inference.no_speech_probs()[:: self.n_group]
         finally:
             self.inference.release()
@@ -559,12 +614,12 @@ class DecodingTask:
             ))
         return results
 
-    def _main_loop(self, tokens: Tensor) -> Tuple[Tensor, Tensor]:
+    def _main_loop(self, tokens: Tensor) -> Generator[LogitsRequest, Tensor, Tuple[Tensor, Tensor]]:
         """tokens [n_rows, n_prompt] -> (tokens [n_rows, n], sum_logprobs [n_rows]): one token a
         row each step, until every row has ended, ``sample_len`` steps, or the context is full."""
         sum_logprobs = torch.zeros(tokens.shape[0], device=tokens.device)
         for i in range(self.sample_len):
-            logits = self.inference.logits(tokens, first=i == 0)
+            logits = yield LogitsRequest(self.inference, tokens, first=i == 0)
             for logit_filter in self.logit_filters:
                 logit_filter.apply(logits, tokens)
             tokens, completed = self.decoder.update(tokens, logits, sum_logprobs)

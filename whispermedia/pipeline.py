@@ -12,14 +12,14 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Callable, Generator, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from . import features, timing, usable_audio
 from .constants import DEFAULT_MODEL, FRAMES_PER_SECOND, FRAMES_PER_POSITION, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
-from .decoding import DecodingResult, DecodingTask
+from .decoding import DecodingResult, DecodingTask, EncodeRequest, Inference, LogitsRequest
 from .language import RegionLanguage, detect
 from .language_check import LanguageCheck
 from .model import Whisper
@@ -100,6 +100,11 @@ class TranscriptStream:
         self._task_token = ""
         self._tokenizer: Optional[Tokenizer] = None
         self._segments: Optional[List[Segment]] = None
+        # set by a scheduler that decodes many streams at once (whispermedia.scheduler): the
+        # decoder's model side (None: a CachedInference per decode) and the random numbers of
+        # sampling (None: torch's global generator, as openai-whisper)
+        self.inference: Optional[Inference] = None
+        self.generator: Optional[torch.Generator] = None
 
     # -- info ------------------------------------------------------------------------------
     @property
@@ -146,7 +151,7 @@ class TranscriptStream:
             return
         produced: List[Segment] = []
         try:
-            for segment in self._run():
+            for segment in _served(self._run()):
                 produced.append(segment)
                 yield segment
         finally:
@@ -161,7 +166,11 @@ class TranscriptStream:
         segments = tuple(self)
         return Transcript(info=self.info, segments=segments)
 
-    def _run(self) -> Iterator[Segment]:
+    def _run(self) -> Generator[Union[Segment, EncodeRequest, LogitsRequest], Optional[torch.Tensor], None]:
+        """The long-form loop, step-wise: yields each ``Segment`` as it is made and, for the model
+        work of a window, an ``EncodeRequest`` or ``LogitsRequest``, whose answer is sent back
+        (``_served`` answers them one by one; ``scheduler`` batches them across streams). Its
+        driver runs it under ``torch.no_grad()``."""
         info = self.info
         opts = self.options
         tok = self._tokenizer
@@ -184,8 +193,7 @@ class TranscriptStream:
                                 size=min(N_FRAMES, self.content_frames - state.seek, clip_end - state.seek))
                 mel = self.mel[:, window.seek:window.seek + window.size]
                 mel = features.pad_or_trim(mel, N_FRAMES).to(self.model.device)
-                with torch.no_grad():
-                    audio_features = self.model.embed_audio(mel[None])  # once per window
+                audio_features = yield EncodeRequest(self.model, mel[None])  # once per window
 
                 if self._regions is not None:
                     found = self._regions.for_window(window.seek, window.size, audio_features, language)
@@ -200,7 +208,7 @@ class TranscriptStream:
                     prompt = initial_prompt_tokens + state.all_tokens[ignored:][-remaining_prompt_length:]
                 else:
                     prompt = state.all_tokens[state.prompt_reset_since:]
-                result = self._decode_with_fallback(audio_features, prompt, tok, language)
+                result = yield from self._decode_with_fallback(audio_features, prompt, tok, language)
 
                 if self.language_check is not None:  # silent-looking windows too: a language the
                     # decoder was not told often decodes as silence
@@ -269,7 +277,7 @@ class TranscriptStream:
         return skip
 
     def _decode_with_fallback(self, audio_features: torch.Tensor, prompt: Sequence[int], tok: Tokenizer,
-                              language: str) -> DecodingResult:
+                              language: str) -> Generator[LogitsRequest, torch.Tensor, DecodingResult]:
         """Decode at each temperature in turn until the result is neither repetitive nor
         improbable (or looks like silence). audio_features: [1, n_audio_ctx, n_audio_state]."""
         opts = self.options
@@ -278,7 +286,8 @@ class TranscriptStream:
         for t in opts.temperature:
             decoding = opts.decoding_options(t, task=self._task_token, language=language,
                                              prompt=tuple(prompt), prefix=prefix)
-            result = DecodingTask(self.model, decoding, tok).run(None, audio_features=audio_features)[0]
+            task = DecodingTask(self.model, decoding, tok, generator=self.generator, inference=self.inference)
+            result = (yield from task.steps(audio_features))[0]
             too_repetitive = (opts.compression_ratio_threshold is not None
                               and result.compression_ratio > opts.compression_ratio_threshold)
             too_unlikely = opts.logprob_threshold is not None and result.avg_logprob < opts.logprob_threshold
@@ -287,6 +296,21 @@ class TranscriptStream:
             if silent or not (too_repetitive or too_unlikely):
                 break
         return result
+
+
+def _served(run: Generator) -> Iterator[Segment]:
+    """The segments of a step-wise run (``TranscriptStream._run``), its model requests answered
+    one at a time as they come, under ``torch.no_grad()`` (the caller's grad mode between)."""
+    reply = None
+    while True:
+        with torch.no_grad():
+            try:
+                item = run.send(reply)
+            except StopIteration:
+                return
+            reply = None if isinstance(item, Segment) else item.serve()
+        if isinstance(item, Segment):
+            yield item
 
 
 def _seek_clips(clip_timestamps: Sequence[float], content_frames: int) -> List[Tuple[int, int]]:
