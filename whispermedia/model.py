@@ -135,10 +135,16 @@ class CrossAttention(MultiHeadAttention):
         before the softmax) are appended to it and the attention is computed explicitly
         (``ops.cross_attention``, like SDPA, does not expose them).
         """
-        batch, n_new, _ = x.shape
+        return self.out(self.attend(self.split_heads(self.query(x)), k, v, rows_per_audio, cross_qk))
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, rows_per_audio: int,
+               cross_qk: Optional[list] = None) -> Tensor:
+        """The attention of ``forward`` between its two projections: the query ``q`` [B, T, H, D]
+        over ``k``, ``v`` -> [B, T, n_state], before the output projection (a batched decode
+        step projects many decodes' rows at once and attends per decode)."""
+        batch, n_new = q.shape[:2]
         group = rows_per_audio
         n_audio = batch // group
-        q = self.split_heads(self.query(x))  # [B, T, H, D]
         n_head, head_dim = q.shape[2], q.shape[3]
         scale = head_dim ** -0.5
         # the rows of one audio attend to its one copy of the K/V: [n_audio, H, group * T, D]
@@ -151,8 +157,7 @@ class CrossAttention(MultiHeadAttention):
             cross_qk.append(qk.reshape(n_audio, n_head, group, n_new, -1).transpose(1, 2)
                             .reshape(batch, n_head, n_new, -1))
             a = (qk.softmax(dim=-1) @ v.float()).to(q.dtype)
-        a = a.reshape(n_audio, n_head, group, n_new, head_dim).permute(0, 2, 3, 1, 4).reshape(batch, n_new, -1)
-        return self.out(a)
+        return a.reshape(n_audio, n_head, group, n_new, head_dim).permute(0, 2, 3, 1, 4).reshape(batch, n_new, -1)
 
 
 def mlp(n_state: int) -> nn.Sequential:

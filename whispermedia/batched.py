@@ -1,0 +1,196 @@
+"""The decoder's side of continuous batching: a pool of preallocated cache slots, one per
+decode stream, and a decode step that runs the rows of many decodes in one forward.
+
+A decode step on the CPU streams every decoder weight through memory for a handful of rows
+(docs/benchmarks.md, "Decoder"): the projections and the MLP cost about the same for 1 row as
+for 40. ``BatchedInference.step`` therefore runs those (and the layer norms, the embeddings and
+the vocabulary projection) over the rows of every decode at once, and the attentions, whose
+cost is each row's own cache, decode by decode over that decode's slot: no cache is copied,
+gathered or concatenated, and each row's arithmetic is the one it has alone.
+
+Identity with batch 1 (tests/test_scheduler.py): every op of the step gives a row the same bits
+whatever the other rows are (measured: ``linear_f16w`` up to ``ops.COMPACT_MAX_ROWS`` rows, the
+layer norms, ``kv_attention`` and ``cross_attention`` per decode). Past ``COMPACT_MAX_ROWS``
+rows ``ops.linear`` switches to the BLAS GEMM, whose sums depend on the batch, so a step runs
+its decodes in forwards of at most that many rows. A GPU runs cuBLAS, whose blocking may
+depend on the batch: there the identity is not claimed.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from . import ops
+from .decoding import DECODE_THREADS, CachedInference, LogitsRequest, decode_threads
+from .model import KVCache, Whisper
+
+
+class SlotPool:
+    """Decoder caches for ``n_slots`` decode streams, allocated once.
+
+    self_k, self_v: [n_layer, n_slots * rows_per_slot, n_text_ctx, n_head, head_dim]
+    cross_k, cross_v: [n_layer, n_slots, n_head, n_audio_ctx, head_dim]
+    seqlens: [n_slots * rows_per_slot] int32
+    A stream holds one slot for its whole life (``acquire``/``release``); each decode of a
+    window takes the slot's first ``rows`` rows (``cache``). Rows past a row's ``seqlens`` are
+    never read, so a slot is reused without clearing.
+    """
+
+    def __init__(self, model: Whisper, n_slots: int, rows_per_slot: int):
+        if n_slots < 1 or rows_per_slot < 1:
+            raise ValueError(f"a slot pool needs at least one slot of one row (got {n_slots} x {rows_per_slot})")
+        d = model.dims
+        self.model = model
+        self.n_slots = n_slots
+        self.rows_per_slot = rows_per_slot
+        head_dim = d.n_text_state // d.n_text_head
+        dtype, device = model.dtype, model.device
+        rows = n_slots * rows_per_slot
+        shape = (d.n_text_layer, rows, d.n_text_ctx, d.n_text_head, head_dim)
+        cross = (d.n_text_layer, n_slots, d.n_text_head, d.n_audio_ctx, head_dim)
+        self.self_k = torch.zeros(shape, dtype=dtype, device=device)
+        self.self_v = torch.zeros(shape, dtype=dtype, device=device)
+        self.cross_k = torch.empty(cross, dtype=dtype, device=device)
+        self.cross_v = torch.empty(cross, dtype=dtype, device=device)
+        self.seqlens = torch.zeros(rows, dtype=torch.int32, device=device)
+        self._free = list(range(n_slots - 1, -1, -1))  # popped from the end: slot 0 first
+
+    @staticmethod
+    def bytes_per_slot(model: Whisper, rows_per_slot: int) -> int:
+        """The memory one slot takes (for choosing a batch size)."""
+        d = model.dims
+        item = torch.empty((), dtype=model.dtype).element_size()
+        self_kv = 2 * d.n_text_layer * rows_per_slot * d.n_text_ctx * d.n_text_state
+        cross_kv = 2 * d.n_text_layer * d.n_audio_ctx * d.n_text_state
+        return (self_kv + cross_kv) * item
+
+    def acquire(self) -> int:
+        if not self._free:
+            raise ValueError("every slot of the pool is taken")
+        return self._free.pop()
+
+    def release(self, slot: int) -> None:
+        if slot in self._free or not 0 <= slot < self.n_slots:
+            raise ValueError(f"slot {slot} is not taken")
+        self._free.append(slot)
+
+    def cache(self, slot: int, audio_features: Tensor, rows: int) -> KVCache:
+        """The cache of one decode of ``audio_features`` [1, n_audio_ctx, n_audio_state] by
+        ``rows`` rows (beams or samples) in ``slot``: views of the pool, the cross K/V computed
+        into it (as ``TextDecoder.new_cache`` computes them), the rows' lengths at zero."""
+        if audio_features.shape[0] != 1:
+            raise ValueError("a slot decodes one window at a time")
+        if rows > self.rows_per_slot:
+            raise ValueError(f"a decode of {rows} rows does not fit a slot of {self.rows_per_slot}")
+        for i, block in enumerate(self.model.decoder.blocks):
+            k, v = block.cross_attn.kv(audio_features)
+            self.cross_k[i, slot] = k[0]
+            self.cross_v[i, slot] = v[0]
+        lo = slot * self.rows_per_slot
+        self.seqlens[lo:lo + rows].zero_()
+        return KVCache(self_k=self.self_k[:, lo:lo + rows], self_v=self.self_v[:, lo:lo + rows],
+                       cross_k=self.cross_k[:, slot:slot + 1], cross_v=self.cross_v[:, slot:slot + 1],
+                       seqlens=self.seqlens[lo:lo + rows], rows_per_audio=rows)
+
+
+class SlotInference(CachedInference):
+    """One stream's ``Inference``: a ``CachedInference`` whose cache is its slot of a pool.
+
+    Alone it serves every step as ``CachedInference`` does (the prompt step always runs so:
+    prompts differ in length); ``BatchedInference.step`` serves the one-token steps of many
+    at once.
+    """
+
+    def __init__(self, model: Whisper, pool: SlotPool, slot: int):
+        super().__init__(model, model.tokenizer.no_speech)
+        self.pool = pool
+        self.slot = slot
+
+    def new_cache(self, audio_features: Tensor, rows_per_audio: int) -> KVCache:
+        return self.pool.cache(self.slot, audio_features, rows_per_audio)
+
+
+class BatchedInference:
+    """One-token decode steps of many decodes in one forward (see the module's docstring)."""
+
+    def __init__(self, model: Whisper, max_rows: int = ops.COMPACT_MAX_ROWS, threads: Optional[int] = DECODE_THREADS):
+        """``threads``: CPU threads of a step (None: torch's setting); 1 by default for the reason
+        ``decoding.DECODE_THREADS`` gives (a second thread measured slower at every batch size on
+        this shared 2-core machine: docs/benchmarks.md, "Batched transcription")."""
+        self.model = model
+        self.max_rows = max_rows
+        self.threads = threads
+
+    def step(self, requests: Sequence[LogitsRequest]) -> List[Tensor]:
+        """The logits [n_rows, n_vocab] of each request (one-token steps of decodes whose
+        inference is a ``SlotInference`` or a ``CachedInference`` with a cache), in order."""
+        out: List[Tensor] = []
+        with decode_threads(self.model.device, self.threads):
+            for lo, hi in _chunks([r.tokens.shape[0] for r in requests], self.max_rows):
+                out.extend(self._forward(requests[lo:hi]))
+        return out
+
+    def _forward(self, requests: Sequence[LogitsRequest]) -> List[Tensor]:
+        """``TextDecoder.forward`` for one new token of every row of ``requests``, the
+        attentions run per decode over its own cache."""
+        decoder = self.model.decoder
+        caches: List[KVCache] = []
+        for r in requests:
+            if r.first or r.inference.cache is None:
+                raise ValueError("a batched step takes one-token steps of started decodes")
+            caches.append(r.inference.cache)
+        sizes = [r.tokens.shape[0] for r in requests]
+        bounds = _bounds(sizes)
+        tokens = torch.cat([r.tokens[:, -1:] for r in requests])  # [B, 1], a few ints
+        positions = torch.cat([c.seqlens for c in caches]).long()[:, None]  # [B, 1]
+        emb, emb_scale = decoder.token_embedding, getattr(decoder.token_embedding, "weight_scale", None)
+        x = emb(tokens).to(decoder.positional_embedding.dtype)
+        if emb_scale is not None:  # int8 rows
+            x = x * emb_scale[tokens].unsqueeze(-1).to(x.dtype)
+        x = x + decoder.positional_embedding[positions]
+        x = x.to(caches[0].self_k.dtype)  # [B, 1, n_state]
+        for layer, block in enumerate(decoder.blocks):
+            q, k, v = block.attn.qkv(block.attn_ln(x))  # each [B, 1, H, D]
+            a = torch.empty_like(q)
+            scale = q.shape[-1] ** -0.5
+            for (lo, hi), c in zip(bounds, caches):
+                a[lo:hi] = ops.kv_attention(q[lo:hi], c.self_k[layer], c.self_v[layer], k[lo:hi], v[lo:hi],
+                                            c.seqlens, scale)
+            x = x + block.attn.out(a.flatten(2))
+            cross = block.cross_attn
+            q = cross.split_heads(cross.query(block.cross_attn_ln(x)))
+            a = torch.empty_like(x)
+            for (lo, hi), c in zip(bounds, caches):
+                a[lo:hi] = cross.attend(q[lo:hi], c.cross_k[layer], c.cross_v[layer], c.rows_per_audio)
+            x = x + cross.out(a)
+            x = x + block.mlp(block.mlp_ln(x))
+        for c in caches:
+            c.seqlens += 1
+        logits = ops.linear(decoder.ln(x), emb.weight, None, emb_scale).float()[:, -1]  # [B, n_vocab]
+        return [logits[lo:hi] for lo, hi in bounds]
+
+
+def _bounds(sizes: Sequence[int]) -> List[Tuple[int, int]]:
+    """[(start, end)] of consecutive blocks of the given sizes."""
+    out, lo = [], 0
+    for n in sizes:
+        out.append((lo, lo + n))
+        lo += n
+    return out
+
+
+def _chunks(sizes: Sequence[int], max_rows: int) -> List[Tuple[int, int]]:
+    """Consecutive runs of items (by index) of at most ``max_rows`` rows in all; an item larger
+    than that is a run of its own."""
+    runs, lo, rows = [], 0, 0
+    for i, n in enumerate(sizes):
+        if i > lo and rows + n > max_rows:
+            runs.append((lo, i))
+            lo, rows = i, 0
+        rows += n
+    if lo < len(sizes):
+        runs.append((lo, len(sizes)))
+    return runs
