@@ -1,0 +1,233 @@
+"""Continuous batching (whispermedia.batched, whispermedia.scheduler): every decode in a batch
+gets exactly the bits it gets alone, and every file exactly the transcript it gets alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from checkpoint_writers import random_state_dict, tiny_dims, write_openai
+from whispermedia.batched import BatchedInference, SlotInference, SlotPool, _chunks
+from whispermedia.decoding import CachedInference, DecodingTask, LogitsRequest, serve
+from whispermedia.models import build_model
+from whispermedia.options import DecodingOptions, OptionError, TranscribeOptions
+from whispermedia.scheduler import BatchOptions, Scheduler, rows_per_stream, transcribe_many
+from whispermedia.weights import read_checkpoint
+
+SPEECH = Path(__file__).parent / "data" / "speech"
+MULTI = Path(__file__).parent / "data" / "speech_multilingual"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A seeded random model whose weights float16 holds exactly, so the decoder runs on the
+    compact-weight kernels as a released checkpoint does (the path whose rows are independent)."""
+    dims = tiny_dims(80, 51865)
+    sd = {k: (v * 4 if "token_embedding" in k else v).half().float()
+          for k, v in random_state_dict(dims, seed=1).items()}
+    path = write_openai(tmp_path_factory.mktemp("ckpt") / "tiny.pt", dims, sd)
+    return build_model(read_checkpoint(path), name="tiny-random")
+
+
+def _features(model, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mel = torch.randn(n, model.dims.n_mels, 2 * model.dims.n_audio_ctx, generator=g)
+    with torch.no_grad():
+        return model.embed_audio(mel)
+
+
+def _decode_options():
+    """Greedy, 3 beams and 3 samples with prompts of different lengths: every kind of row."""
+    return [
+        DecodingOptions(language="en", temperature=0.0),
+        DecodingOptions(language="en", temperature=0.0, beam_size=3, prompt=(1, 2, 3, 4, 5, 6, 7)),
+        DecodingOptions(language="en", temperature=0.7, best_of=3, prompt=(11, 12)),
+        DecodingOptions(language="en", temperature=0.0, without_timestamps=True, sample_len=20),
+    ]
+
+
+def _lockstep(tasks, features):
+    """Drive the decodes together, serving every one-token step of all of them in one batch."""
+    batched = BatchedInference(tiny_model_of(tasks))
+    runs = [t.steps(f) for t, f in zip(tasks, features)]
+    results = [None] * len(runs)
+    pending = {i: next(r) for i, r in enumerate(runs)}
+    with torch.no_grad():
+        while pending:
+            firsts = {i: q.serve() for i, q in pending.items() if q.first}
+            steps = [i for i, q in pending.items() if not q.first]
+            replies = dict(firsts)
+            replies.update(zip(steps, batched.step([pending[i] for i in steps])))
+            for i, reply in replies.items():
+                try:
+                    pending[i] = runs[i].send(reply)
+                except StopIteration as done:
+                    results[i] = done.value[0]
+                    del pending[i]
+    return results
+
+
+def tiny_model_of(tasks):
+    return tasks[0].model
+
+
+def test_batched_step_is_bit_identical_to_each_decode_alone(tiny_model):
+    feats = _features(tiny_model, 4)
+    opts = _decode_options()
+    alone = []
+    for o, f in zip(opts, feats):
+        task = DecodingTask(tiny_model, o, generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            alone.append(task.run(None, audio_features=f[None])[0])
+    pool = SlotPool(tiny_model, n_slots=4, rows_per_slot=3)
+    tasks = [DecodingTask(tiny_model, o, generator=torch.Generator().manual_seed(5),
+                          inference=SlotInference(tiny_model, pool, slot))
+             for slot, o in enumerate(opts)]
+    together = _lockstep(tasks, [f[None] for f in feats])
+    assert together == alone
+    assert all(r.avg_logprob == a.avg_logprob and r.no_speech_prob == a.no_speech_prob
+               for r, a in zip(together, alone))
+    assert len({len(r.tokens) for r in alone}) > 1  # the decodes really ended at different steps
+
+
+def test_batched_logits_equal_alone_whatever_the_company(tiny_model):
+    """One step's logits for a 3-beam decode: alone, beside 1 other decode, beside 5."""
+    feats = _features(tiny_model, 6, seed=3)
+    prompts = [torch.tensor([[50258, 50259, 50359] + list(range(100, 100 + k))]) for k in range(6)]  # lengths 3..8
+
+    def step(n_decodes):
+        pool = SlotPool(tiny_model, n_slots=n_decodes, rows_per_slot=3)
+        requests = []
+        with torch.no_grad():
+            for slot in range(n_decodes):
+                inf = SlotInference(tiny_model, pool, slot)
+                inf.start(feats[slot:slot + 1], 3, 0)
+                rows = prompts[slot].repeat(3, 1)
+                inf.logits(rows, first=True)
+                requests.append(LogitsRequest(inf, torch.cat([rows, rows[:, -1:]], 1), first=False))
+            return BatchedInference(tiny_model).step(requests)
+
+    alone = CachedInference(tiny_model, tiny_model.tokenizer.no_speech)
+    with torch.no_grad():
+        alone.start(feats[:1], 3, 0)
+        rows = prompts[0].repeat(3, 1)
+        alone.logits(rows, first=True)
+        expected = alone.logits(torch.cat([rows, rows[:, -1:]], 1), first=False)
+    for n in (1, 2, 6):
+        assert torch.equal(step(n)[0], expected)
+
+
+def test_chunks_keep_a_decode_whole_and_rows_under_the_limit():
+    assert _chunks([5, 5, 5], 10) == [(0, 2), (2, 3)]
+    assert _chunks([70, 1], 64) == [(0, 1), (1, 2)]
+    assert _chunks([1] * 5, 64) == [(0, 5)]
+    assert _chunks([], 64) == []
+
+
+def test_slot_pool_refuses_misuse(tiny_model):
+    pool = SlotPool(tiny_model, n_slots=1, rows_per_slot=2)
+    slot = pool.acquire()
+    with pytest.raises(ValueError):
+        pool.acquire()
+    with pytest.raises(ValueError):
+        pool.cache(slot, _features(tiny_model, 1), rows=3)
+    pool.release(slot)
+    with pytest.raises(ValueError):
+        pool.release(slot)
+    with pytest.raises(ValueError):
+        SlotPool(tiny_model, n_slots=0, rows_per_slot=1)
+
+
+def test_batch_options_are_checked():
+    with pytest.raises(OptionError, match="batch_size"):
+        BatchOptions(batch_size=0)
+    with pytest.raises(OptionError):
+        BatchOptions(batch_size="4")  # type: ignore[arg-type]
+    assert BatchOptions(batch_size=3).batch_size == 3
+
+
+def test_rows_per_stream_is_the_widest_decode():
+    o = TranscribeOptions.from_kwargs(temperature=(0.0, 0.2), beam_size=5, best_of=3)
+    assert rows_per_stream(o) == 5
+    assert rows_per_stream(dataclasses.replace(o, beam_size=None)) == 3
+    assert rows_per_stream(TranscribeOptions.from_kwargs(temperature=(0.0,), beam_size=None, best_of=5)) == 1
+
+
+def test_a_failing_input_is_its_own_result(tiny_model):
+    """An input that cannot be opened is reported beside the others; the run goes on."""
+    def broken():
+        raise ValueError("no such input")
+
+    results = list(Scheduler(tiny_model, 2, 1).run([("bad", broken)]))
+    assert [k for k, _ in results] == ["bad"] and isinstance(results[0][1], ValueError)
+
+
+# -- real speech, end to end -------------------------------------------------------------------
+
+def _inputs():
+    """Short clips and one of several windows (three clips with silence between, 47 s)."""
+    from whispermedia.media import load_audio
+
+    files = [SPEECH / "jfk.flac", SPEECH / "arctic_a0007.flac", MULTI / "de.flac", SPEECH / "arctic_a0009.flac"]
+    gap = np.zeros(16000 * 3, dtype=np.float32)
+    long = np.concatenate([load_audio(str(SPEECH / "jfk.flac")), gap, load_audio(str(MULTI / "fr.flac")), gap,
+                           load_audio(str(SPEECH / "jfk.flac")), gap, load_audio(str(SPEECH / "arctic_a0009.flac"))])
+    return [str(f) for f in files[:2]] + [long] + [str(f) for f in files[2:]]
+
+
+def _alone(audio, options, seed=0):
+    from whispermedia.pipeline import stream
+
+    s = stream(audio, options=options)
+    s.generator = torch.Generator().manual_seed(seed)
+    return s.collect()
+
+
+def _by_input(results, inputs):
+    out = [None] * len(inputs)
+    for key, value in results:
+        assert not isinstance(value, Exception), value
+        out[next(i for i, x in enumerate(inputs) if x is key)] = value
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["default", "fallback"])
+def test_every_file_is_identical_to_batch_1(preset):
+    """Text, segments, tokens, temperatures and word times of every file, for batch sizes 1, 2
+    and 4, equal the file transcribed alone; "fallback" forces every window down the
+    temperature ladder (beams at 0, best_of samples above) with conditioning on."""
+    if preset == "fallback":
+        options = TranscribeOptions.from_kwargs(temperature=(0.0, 0.5, 1.0), beam_size=3, best_of=3,
+                                                logprob_threshold=-0.05, condition_on_previous_text=True,
+                                                word_timestamps=True)
+    else:
+        options = TranscribeOptions.from_kwargs(word_timestamps=True)
+    inputs = _inputs()
+    expected = [_alone(x, options) for x in inputs]
+    if preset == "fallback":
+        temps = {s.temperature for t in expected for s in t.segments}
+        assert temps - {0.0}, "the fixture must make windows fall back"
+    assert len(expected[2].segments) > 3 and expected[2].segments[-1].start > 30  # several windows
+    for batch_size in (1, 2, 4):
+        got = _by_input(transcribe_many(inputs, options=options, batch_size=batch_size), inputs)
+        for g, e in zip(got, expected):
+            assert g == e
+            assert [[(w.word, w.start, w.end, w.probability) for w in s.words] for s in g.segments] == \
+                   [[(w.word, w.start, w.end, w.probability) for w in s.words] for s in e.segments]
+
+
+@pytest.mark.slow
+def test_results_come_as_each_file_finishes_and_errors_stay_per_file(tmp_path):
+    missing = str(tmp_path / "missing.flac")
+    inputs = [_inputs()[2], str(SPEECH / "arctic_a0007.flac"), missing]
+    options = TranscribeOptions.from_kwargs(preset="greedy", language="en")
+    order = [key for key, _ in transcribe_many(inputs, options=options, batch_size=3)]
+    results = dict((id(k), v) for k, v in transcribe_many(inputs, options=options, batch_size=2))
+    assert order[0] is inputs[2] and order[-1] is inputs[0]  # the long file ends last
+    assert isinstance(results[id(missing)], Exception)
+    assert results[id(inputs[1])] == _alone(inputs[1], options)
