@@ -231,3 +231,48 @@ def test_results_come_as_each_file_finishes_and_errors_stay_per_file(tmp_path):
     assert order[0] is inputs[2] and order[-1] is inputs[0]  # the long file ends last
     assert isinstance(results[id(missing)], Exception)
     assert results[id(inputs[1])] == _alone(inputs[1], options)
+
+
+# -- wm run --batch-size -----------------------------------------------------------------------
+
+def _wm(*args):
+    from click.testing import CliRunner
+
+    from whispermedia.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_batch_size_is_one_flag_defined_once_and_documented():
+    import click
+
+    from whispermedia.batch_options import BatchOptions
+    from whispermedia.cli import run_command
+    from whispermedia.cli_options import flag_of
+    from whispermedia.options import option_fields
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    flags = {o for p in run_command.get_params(click.Context(run_command)) for o in p.opts}
+    for f, spec in option_fields(BatchOptions):
+        assert (flag_of(f.name) in flags) == spec.cli
+        if spec.cli:
+            assert f"| `{flag_of(f.name)} " in docs
+
+
+def test_a_bad_batch_size_is_a_usage_error_before_the_model(tmp_path):
+    result = _wm("run", "--batch-size", "0", str(SPEECH / "jfk.flac"), "-o", str(tmp_path))
+    assert result.exit_code == 2 and "--batch-size" in result.output and "must be >= 1" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_wm_run_writes_the_same_files_at_any_batch_size(tmp_path):
+    inputs = [str(SPEECH / n) for n in ("jfk.flac", "arctic_a0007.flac", "arctic_a0009.flac")]
+    outputs = {}
+    for size in ("1", "3"):
+        out = tmp_path / size
+        result = _wm("run", "--model", "tiny.en", "--progress", "none", "--batch-size", size, "-p", "json,srt",
+                     "--temperature", "0,0.6", "--logprob-threshold", "-0.05", "-o", str(out), *inputs)
+        assert result.exit_code == 0, result.output
+        outputs[size] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert len(outputs["1"]) == 6 and outputs["1"] == outputs["3"]

@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "transcribe": "whispermedia.pipeline",
     "stream": "whispermedia.pipeline",
+    "transcribe_many": "whispermedia.scheduler",
     "TranscriptStream": "whispermedia.pipeline",
     "load_model": "whispermedia.models",
     "list_models": "whispermedia.models",
@@ -80,4 +81,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .options import DecodingOptions, OptionError, TranscribeOptions, WindowOptions
     from .output import write
     from .pipeline import TranscriptStream, stream, transcribe
+    from .scheduler import transcribe_many
     from .types import LanguageGuess, Progress, Segment, SpeechRegion, Transcript, TranscriptInfo, Word

@@ -28,7 +28,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import click
 
-from whispermedia.cli_options import GroupedCommand, GroupedOption, flag_of, options_from_cli, transcribe_option_params
+from whispermedia.cli_options import (GroupedCommand, GroupedOption, batch_option_params, batch_options_from_cli, flag_of,
+                                      options_from_cli, transcribe_option_params)
 from whispermedia.cli_render import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -338,6 +339,7 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
         if any(f.needs_words for f in formats):
             settled["word_timestamps"] = True
         try:
+            batch = batch_options_from_cli(option_values)
             options = options_from_cli(option_values, **settled)
             if any(f.uses_layout for f in formats):
                 check_shot_changes(options)
@@ -348,12 +350,13 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
             raise _fail(e.render(flag_of)) from None
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
-                       overwrite=overwrite, audio_stream=audio_stream, qc=qc)
+                       overwrite=overwrite, audio_stream=audio_stream, qc=qc, batch=batch)
         code = Run(plan, reporter, _default_device, _debug()).all(inputs)
     ctx.exit(code)
 
 
 run_command.params.extend(transcribe_option_params())
+run_command.params.extend(batch_option_params())
 
 
 # ---------------------------------------------------------------------------------------------

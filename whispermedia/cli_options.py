@@ -134,6 +134,26 @@ def option_params(names: Sequence[str]) -> List[click.Option]:
     return params
 
 
+def batch_option_params() -> List[click.Option]:
+    """A click option for every command-line field of ``BatchOptions`` (``--batch-size``)."""
+    from whispermedia.batch_options import BatchOptions
+
+    return [p for f, spec in option_fields(BatchOptions) if spec.cli for p in _params_for(f.name, f.default, spec)]
+
+
+def batch_options_from_cli(values: Dict[str, Any]) -> "BatchOptions":
+    """Pop ``batch_option_params``' values out of a command's keyword arguments and parse them
+    into ``BatchOptions`` (``OptionError`` naming the option)."""
+    from whispermedia.batch_options import BatchOptions
+
+    given = {}
+    for f, spec in option_fields(BatchOptions):
+        value = values.pop(f.name, None) if spec.cli else None
+        if value is not None:
+            given[f.name] = parse_option(BatchOptions, f.name, value)
+    return BatchOptions(**given)
+
+
 # shown first in their groups (the others follow in field order)
 _FIRST = ("language", "task", "preset", "temperature", "beam_size", "best_of", "patience", "length_penalty")
 

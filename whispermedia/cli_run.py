@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import click
 
 from whispermedia import cli_inputs
+from whispermedia.batch_options import BatchOptions
 from whispermedia.cli_render import EXIT_INTERNAL, EXIT_OUTPUT, EXIT_USAGE, Reporter, describe, exit_code_for
 from whispermedia.errors import OutputError, WhisperMediaError
 from whispermedia.cli_options import flag_of
@@ -43,6 +44,7 @@ class RunPlan:
     overwrite: bool
     audio_stream: Any  # None, an index, or "lang:<tag>" (audio_streams.parse_request)
     qc: bool = False  # print the QC summary of each subtitle file written (wm qc)
+    batch: BatchOptions = BatchOptions()  # files decoded at once (--batch-size)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class _Job:
     writes: List[Tuple[str, Path]]
     kept: List[Path]
     opened: Optional[cli_inputs.Input] = None
+    said: List[str] = field(default_factory=list)  # the detected language, once reported
 
 
 class Run:
@@ -88,10 +91,7 @@ class Run:
             if jobs:
                 model = self._load_model()
                 if model is not None:
-                    for job in jobs:
-                        self._guarded(job.given, lambda _s, job=job: self._work(job, model))
-                        if self.stopped:
-                            break  # the same options would fail on every input
+                    self._work_all(jobs, model)
         finally:
             for job in jobs:
                 if job.opened is not None:
@@ -167,16 +167,61 @@ class Run:
             self.fail(None, exit_code_for(e), f"{e.path or plan.model}: {e.message}")
             return None
 
-    def _work(self, job: _Job, model: Any) -> None:
-        import whispermedia
-        from whispermedia import output as wm_output
+    def _work_all(self, jobs: List[_Job], model: Any) -> None:
+        """Transcribe the jobs one by one, or ``--batch-size`` at a time through the scheduler
+        (each transcript the same: sampling starts from the same seed for every file either
+        way), writing each one's outputs as it finishes."""
+        import torch
 
+        from whispermedia.model import Whisper
+        from whispermedia.scheduler import Scheduler, auto_batch_size, rows_per_stream
+
+        batch = self.plan.batch
+        rows = rows_per_stream(self.plan.options)
+        size = 1
+        if len(jobs) > 1 and isinstance(model, Whisper):  # a stand-in model goes through transcribe()
+            size = min(len(jobs), batch.batch_size or auto_batch_size(model, rows))
+        if size <= 1:
+            for job in jobs:
+                torch.manual_seed(batch.seed)  # the scheduler's per-file generator, for transcribe()
+                self._guarded(job.given, lambda _s, job=job: self._write(job, self._transcribe(job, model)))
+                if self.stopped:
+                    break  # the same options would fail on every input
+            return
+        by_key = {id(job): job for job in jobs}
+        scheduler = Scheduler(model, size, rows, seed=batch.seed)
+        results = scheduler.run((id(job), lambda job=job: self._stream(job, model)) for job in jobs)
+        try:
+            for key, result in results:
+                job = by_key[key]
+                self._guarded(job.given, lambda _s, job=job, result=result: self._write(job, result))
+                if self.stopped:
+                    break
+        finally:
+            results.close()
+
+    def _transcribe(self, job: _Job, model: Any) -> Any:
+        import whispermedia
+
+        audio, audio_stream, progress = self._prepare(job)
+        return whispermedia.transcribe(audio, model=model, options=self.plan.options, audio_stream=audio_stream,
+                                       progress=progress)
+
+    def _stream(self, job: _Job, model: Any) -> Any:
+        import whispermedia
+
+        audio, audio_stream, progress = self._prepare(job)
+        return whispermedia.stream(audio, model=model, options=self.plan.options, audio_stream=audio_stream,
+                                   progress=progress)
+
+    def _prepare(self, job: _Job) -> Tuple[Any, Any, Callable[[Any], None]]:
+        """The job's audio, its audio stream and its progress callback, the stream reported."""
         plan, source, opened = self.plan, job.given, job.opened
         if opened.choice is not None and len(opened.choice.streams) > 1:
             self.reporter.stream(source, opened.choice)
         self.reporter.status(f"{Path(source).name}: reading audio...")
         audio_stream = None if opened.choice is None else opened.choice.index
-        said = []  # the detected language, said as soon as a progress report carries it
+        said = job.said  # the detected language, said as soon as a progress report carries it
 
         def progress(p: Any) -> None:
             if plan.options.language is None and not said and getattr(p, "language", None):
@@ -184,9 +229,16 @@ class Run:
                 self.reporter.language(source, p.language, p.language_probability)
             self.reporter.progress(source, p)
 
-        transcript = whispermedia.transcribe(opened.audio, model=model, options=plan.options,
-                                             audio_stream=audio_stream, progress=progress)
-        if plan.options.language is None and not said:
+        return opened.audio, audio_stream, progress
+
+    def _write(self, job: _Job, transcript: Any) -> None:
+        """Write the job's outputs of ``transcript`` (an exception: the job's failure, raised)."""
+        from whispermedia import output as wm_output
+
+        if isinstance(transcript, BaseException):
+            raise transcript
+        plan, source = self.plan, job.given
+        if plan.options.language is None and not job.said:
             info = transcript.info
             self.reporter.language(source, info.language, info.language_probability)
         if plan.options.language_per_region:

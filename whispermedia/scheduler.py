@@ -26,8 +26,9 @@ import torch
 
 from .batched import BatchedInference, SlotInference, SlotPool
 from .decoding import EncodeRequest, LogitsRequest
+from .batch_options import CPU_BATCH_SIZE, BatchOptions
 from .model import Whisper
-from .options import TranscribeOptions, _normalize_and_check, option, parse_int
+from .options import TranscribeOptions
 from .pipeline import TranscriptStream
 from .types import Segment, Transcript
 
@@ -36,29 +37,9 @@ from .types import Segment, Transcript
 # a CPU gains nothing more (docs/benchmarks.md, "Batched transcription").
 ENCODE_BATCH = 4
 
-# The automatic batch size on a CPU: measured on 2 cores (docs/benchmarks.md), throughput rises
-# to about 8 streams and is flat after; the memory bound below applies too.
-CPU_BATCH_SIZE = 8
 # The share of free memory the decoder's cache pool may take when the batch size is automatic.
 POOL_MEMORY_SHARE = 0.25
 MAX_AUTO_BATCH_SIZE = 64
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """How ``transcribe_many`` and ``wm run`` batch files; results do not depend on them."""
-
-    batch_size: Optional[int] = option(
-        None, "Files decoded at once (continuous batching; each file's result is the one it gets alone); "
-              "none: chosen by device and memory (CPU: 8).",
-        group="decoding", parse=parse_int, metavar="N", minimum=1, maximum=1024)
-    seed: int = option(
-        0, "Seed of each file's own random numbers for sampling at temperatures above 0, so a file's "
-           "result does not depend on the others.", group="decoding", parse=parse_int,
-        metavar="N", minimum=0, cli=False)
-
-    def __post_init__(self) -> None:
-        _normalize_and_check(self)
 
 
 def auto_batch_size(model: Whisper, rows_per_slot: int) -> int:
@@ -74,6 +55,11 @@ def auto_batch_size(model: Whisper, rows_per_slot: int) -> int:
     except (ValueError, OSError, AttributeError):
         fits = CPU_BATCH_SIZE
     return max(1, min(CPU_BATCH_SIZE, fits))
+
+
+def seeded_generator(model: Whisper, seed: int) -> torch.Generator:
+    """A stream's own random numbers for sampling, on the model's device."""
+    return torch.Generator(device=model.device).manual_seed(seed)
 
 
 def rows_per_stream(options: TranscribeOptions) -> int:
@@ -153,7 +139,7 @@ class Scheduler:
             return None, (key, exc)
         slot = self.pool.acquire()
         stream.inference = SlotInference(self.model, self.pool, slot)
-        stream.generator = torch.Generator(device=self.model.device).manual_seed(self.seed)
+        stream.generator = seeded_generator(self.model, self.seed)
         s = _Open(key, stream, stream._run(), slot)
         return s, self._advance(s, None)
 
@@ -236,4 +222,4 @@ def transcribe_many(inputs: Iterable[Any], *, model: Union[str, os.PathLike, Whi
     return scheduler.run((item, opener(item)) for item in inputs)
 
 
-__all__ = ["transcribe_many", "Scheduler", "BatchOptions", "auto_batch_size", "rows_per_stream"]
+__all__ = ["transcribe_many", "Scheduler", "BatchOptions", "auto_batch_size", "rows_per_stream", "seeded_generator"]
