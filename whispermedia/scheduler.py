@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Uni
 import torch
 
 from .batched import BatchedInference, SlotInference, SlotPool
-from .decoding import EncodeRequest, LogitsRequest
+from .decoding import EncodeRequest, LogitsRequest, decode_threads
 from .batch_options import CPU_BATCH_SIZE, BatchOptions
 from .model import Whisper
 from .options import TranscribeOptions
@@ -146,7 +146,10 @@ class Scheduler:
     def _advance(self, s: _Open, reply: Optional[torch.Tensor]) -> Optional[Tuple[Any, Result]]:
         """Send ``reply`` and run the stream to its next request; (key, result) when it ends."""
         try:
-            with torch.no_grad():
+            # the streams' own work between model calls (logit filters, beam bookkeeping, cache
+            # reorders) is many small ops: with at most DECODE_THREADS, as CachedInference runs it
+            # in a decode alone (word timing too here: it is a small part)
+            with torch.no_grad(), decode_threads(self.model.device):
                 while True:
                     try:
                         item = s.run.send(reply)
