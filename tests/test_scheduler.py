@@ -198,8 +198,8 @@ def _by_input(results, inputs):
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["default", "fallback"])
 def test_every_file_is_identical_to_batch_1(preset):
-    """Text, segments, tokens, temperatures and word times of every file, for batch sizes 1, 2
-    and 4, equal the file transcribed alone; "fallback" forces every window down the
+    """Text, segments, tokens, temperatures and word times of every file, for batch sizes 1 and 3
+    equal the file transcribed alone; "fallback" forces every window down the
     temperature ladder (beams at 0, best_of samples above) with conditioning on."""
     if preset == "fallback":
         options = TranscribeOptions.from_kwargs(temperature=(0.0, 0.5, 1.0), beam_size=3, best_of=3,
@@ -213,7 +213,7 @@ def test_every_file_is_identical_to_batch_1(preset):
         temps = {s.temperature for t in expected for s in t.segments}
         assert temps - {0.0}, "the fixture must make windows fall back"
     assert len(expected[2].segments) > 3 and expected[2].segments[-1].start > 30  # several windows
-    for batch_size in (1, 2, 4):
+    for batch_size in (1, 3):
         got = _by_input(transcribe_many(inputs, options=options, batch_size=batch_size), inputs)
         for g, e in zip(got, expected):
             assert g == e
