@@ -34,6 +34,7 @@ GROUP_TITLES: Mapping[str, str] = {
     "output": "Output",
     "language": "Language",
     "decoding": "Decoding",
+    "speech": "Speech",
     "timing": "Timing",
 }
 assert set(GROUPS) <= set(GROUP_TITLES)
