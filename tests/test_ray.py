@@ -96,19 +96,21 @@ def tree_bytes(root: Path):
 RUN = ["run", "-m", "tiny.en", "--device", "cpu", "-p", "srt", "-p", "vtt", "-p", "txt", "-p", "json"]
 
 
-def test_ray_outputs_are_byte_identical_to_wm_run(cluster, tmp_path):
-    inputs = fixtures(tmp_path / "in")
-    local = wm(*RUN, "-o", str(tmp_path / "local"), str(inputs))
+def test_ray_outputs_are_byte_identical_to_wm_run(cluster, tmp_path, monkeypatch):
+    fixtures(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)  # relative paths, as typed: JSON's info.source is the path as given
+    local = wm(*RUN, "-o", "local", "in")
     assert local.exit_code == 0, local.stderr
     started = time.monotonic()
-    on_ray = wm(*RUN, "-o", str(tmp_path / "ray"), "--manifest", str(tmp_path / "m.jsonl"), str(inputs), "--ray")
+    on_ray = wm(*RUN, "-o", "ray", "--manifest", "m.jsonl", "in", "--ray")
     took = time.monotonic() - started
     assert on_ray.exit_code == 0, on_ray.stderr
     assert took < 120
     expected = tree_bytes(tmp_path / "local")
     assert len(expected) == 16  # 4 inputs x 4 formats
+    assert b'"source": "in/a.flac"' in expected["a.json"]
     assert tree_bytes(tmp_path / "ray") == expected
-    assert sorted(on_ray.stdout.splitlines()) == sorted(str(tmp_path / "ray" / p) for p in expected)
+    assert sorted(on_ray.stdout.splitlines()) == sorted(str(Path("ray") / p) for p in expected)
     assert "deprecat" not in on_ray.stderr.lower(), on_ray.stderr  # wm turns Python warnings into lines
     recs = records(tmp_path / "m.jsonl")
     assert sorted(Path(r["path"]).name for r in recs) == ["a.flac", "b.flac", "c.wav", "d.flac"]

@@ -164,10 +164,16 @@ class _Attempts:
 class _Transcriber:
     """Stage 3: one loaded model per actor; ``__call__`` works on a batch of rows (of one)."""
 
-    def __init__(self, plan: Any, device: str, debug: bool, attempts: Any):
+    def __init__(self, plan: Any, device: str, debug: bool, attempts: Any, cwd: str):
         import whispermedia
 
         self.plan, self.debug, self.attempts = plan, debug, attempts
+        # in the driver's folder (when this node has it), inputs are opened by the paths the
+        # driver was given, so what a format writes of the path (JSON's info.source) is
+        # byte for byte wm run's; elsewhere the absolute paths are used
+        self.as_given = os.path.isdir(cwd)
+        if self.as_given:
+            os.chdir(cwd)
         self.node = _node_id()
         self.model, self.model_error = None, None
         try:
@@ -186,7 +192,7 @@ class _Transcriber:
     def _one(self, row: Dict[str, Any]) -> Dict[str, Any]:
         facts = json.loads(str(row["probe"]))
         spec = json.loads(str(row["job"]))
-        path = str(row["path"])
+        path = str(row["given"]) if self.as_given else str(row["path"])
         outcome = Outcome(kept=list(spec["kept"]))
         attempt = _ray().get(self.attempts.start.remote(int(row["id"])))
         if facts.get("error"):
@@ -285,7 +291,7 @@ def outcomes(ray: Any, driver: Any, jobs: List[Job]) -> Iterator[Tuple[Job, Outc
     plan = driver.plan
     actors, per_gpu, per_cpu = sizes(ray, driver.run_options, len(jobs))
     device = plan.device or ("cuda" if per_gpu > 0 else "cpu")
-    rows = [{"id": i, "path": os.path.abspath(job.given),
+    rows = [{"id": i, "path": os.path.abspath(job.given), "given": str(job.given),
              "job": json.dumps({"writes": [[name, os.path.abspath(t)] for name, t in job.writes],
                                 "kept": [os.path.abspath(k) for k in job.kept], "replace": job.replace})}
             for i, job in enumerate(jobs)]
@@ -304,7 +310,7 @@ def outcomes(ray: Any, driver: Any, jobs: List[Job]) -> Iterator[Tuple[Job, Outc
                     num_cpus=PROBE_CPUS, **_pool(ray, max(2, actors), actors=False))
         ds = ds.map_batches(_Transcriber, batch_size=1, num_cpus=per_cpu, num_gpus=per_gpu or None,
                             fn_constructor_kwargs={"plan": plan, "device": device, "debug": driver.debug,
-                                                   "attempts": attempts},
+                                                   "attempts": attempts, "cwd": os.getcwd()},
                             **_pool(ray, actors, actors=True))
         for row in ds.iter_rows():
             i = int(row["id"])
