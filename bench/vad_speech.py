@@ -10,7 +10,7 @@ pink noise), a music bed (-30 dBFS chords with a beat, under the speech too) and
 defence on) and with ``vad="off", suppress_hallucinations=False`` (the engine before them), with
 word timestamps. Printed: WER against the references (openai-whisper's English normaliser),
 the utterances whose words were lost (an utterance's recall more than 20 points under the
-no-VAD run's), and the words whose time lies outside every detected speech region widened by
+no-VAD run's), and the words not wholly inside one detected speech region widened by
 ``vad_pad``.
 
 Part 2 (``--cost``): wall time of ``wm.transcribe`` with the defaults on 60 s of speech (the
@@ -106,6 +106,8 @@ def part1(model, norm, arrangements: int, overrides: dict) -> None:
         pad = on.info.options.vad_pad
         regions = [(r.start - pad, r.end + pad) for r in on.info.speech]
         words = [w for s in on.segments for w in (s.words or ())]
+        # strict: the whole word inside one region widened by the padding (so a word DTW stretches
+        # over a pause between two regions counts as outside too)
         outside = [w for w in words if not any(a <= w.start and w.end <= b for a, b in regions)]
         lost = 0
         for a, b, text in spans:  # each utterance's recall from the words timed inside it

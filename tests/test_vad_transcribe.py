@@ -60,7 +60,15 @@ def test_times_stay_on_the_source_timeline(tiny):
     assert [_bare(w.word) for w in a] == [_bare(w.word) for w in b] == (
         "and so my fellow americans ask not what your country can do for you ask what you can do for your "
         "country").split()
-    assert max(abs((wb.start - gap) - wa.start) for wa, wb in zip(a, b)) < 0.1
+    # the regions are the same, shifted (to the VAD's 32 ms step), and so are the word times: all
+    # but a word after a pause (whose start DTW may put anywhere in the pause) within 30 ms, and
+    # every word overlapping itself
+    assert len(shifted.info.speech) == len(alone.info.speech)
+    assert all(abs(rb.start - gap - ra.start) < 0.04 and abs(rb.end - gap - ra.end) < 0.04
+               for ra, rb in zip(alone.info.speech[1:-1], shifted.info.speech[1:-1]))
+    close = [abs((wb.start - gap) - wa.start) < 0.03 and abs((wb.end - gap) - wa.end) < 0.12 for wa, wb in zip(a, b)]
+    assert sum(close) >= len(a) - 2, [(w.word, w.start, v.start - gap) for w, v in zip(a, b)]
+    assert all(wb.start - gap < wa.end and wa.start < wb.end - gap for wa, wb in zip(a, b))
     assert len(shifted.info.speech) >= 1 and shifted.info.speech[0].start >= gap - 0.3
     assert shifted.info.speech[-1].end <= gap + 11.3  # nothing detected in the silence after
     assert shifted.segments[0].seek >= int((gap - 0.3) * 100)  # the 17 s before were never decoded

@@ -138,11 +138,18 @@ _model: Optional[SileroVAD] = None
 
 
 def model() -> SileroVAD:
-    """The network, loaded once per process (1.2 MB of weights)."""
+    """The network, loaded once per process (1.2 MB of weights): the package's default model,
+    or, where this torch cannot read TorchScript any more (``torch.jit`` is deprecated), its
+    safetensors file, with a warning that the probabilities are the earlier weights'."""
     global _model
     with _lock:
         if _model is None:
-            _model = SileroVAD.load()
+            try:
+                _model = SileroVAD.load()
+            except (AttributeError, RuntimeError, NotImplementedError) as e:
+                warnings.warn(f"Silero VAD: the package's default model cannot be read here ({e}); "
+                              "using its safetensors file (other, earlier weights)")
+                _model = SileroVAD.load(weights_path("safetensors"))
         return _model
 
 
