@@ -69,7 +69,9 @@ def main() -> None:
         shutil.copyfile(SPEECH / clip, folder / f"{i:03d}-{clip}")
     base = [str(BIN / "wm"), "run", "-m", args.model, "--device", "cpu", "--progress", "none", "-p", "srt"]
     ray_args = ["--ray-actors", "1", "--ray-cpus", f"{args.ray_cpus:g}"]
-    env = {**os.environ, "RAY_ADDRESS": ""}
+    # the same torch threads everywhere: Ray sets OMP_NUM_THREADS to an actor's CPUs itself
+    env = {**os.environ, "RAY_ADDRESS": "", "OMP_NUM_THREADS": str(max(1, int(args.ray_cpus)))}
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     import ray
     from click.testing import CliRunner
 
@@ -101,7 +103,8 @@ def main() -> None:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{args.files} files, model {args.model}, {args.rounds} rounds, outputs identical")
+    print(f"\n{args.files} files, model {args.model}, {args.rounds} rounds, outputs identical; "
+          f"load average at the end: {os.getloadavg()[0]:.1f}")
     local = statistics.median(times["wm run"])
     for name, values in times.items():
         median = statistics.median(values)

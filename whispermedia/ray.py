@@ -52,8 +52,8 @@ RAY_FLOOR = (2, 10)
 #: CPUs each probe task asks for: none (it reads container headers: I/O, not compute), so an
 #: actor pool that takes every CPU cannot starve the probes; the pool size caps them instead
 PROBE_CPUS = 0
-#: test hook: "<file name>=<marker path>": the actor dies (os._exit) on that input once, the
-#: first time the marker can be created, so tests can kill an actor mid-job
+#: test hook: "<file name>=<marker path>[;...]": the actor dies (os._exit) on that input once,
+#: the first time the marker can be created (no marker: every time), so tests can kill actors mid-job
 FAULT_ENV = "WM_RAY_TEST_EXIT_ONCE"
 
 
@@ -235,19 +235,18 @@ def _node_id() -> str:
 
 
 def _fault_for_tests(path: str) -> None:
-    spec = os.environ.get(FAULT_ENV)
-    if not spec or "=" not in spec:
-        return
-    name, marker = spec.split("=", 1)
-    if Path(path).name != name:
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return  # died once already: this is the retry
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    os._exit(17)  # as a segfault or the OOM killer would: no exception, no cleanup
+    for spec in os.environ.get(FAULT_ENV, "").split(";"):
+        name, _, marker = spec.partition("=")
+        if not name or Path(path).name != name:
+            continue
+        if marker:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return  # died once already: this is the retry
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+        os._exit(17)  # as a segfault or the OOM killer would: no exception, no cleanup
 
 
 # -- the driver ---------------------------------------------------------------------------------
