@@ -128,7 +128,7 @@ def register_speech_backends(register: SpeechBackendRegister) -> None:
     :param register: the :class:`~whispermedia.registry.SpeechBackendRegister` to add backends to.
     :returns: nothing; backends are added through ``register``.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
 
