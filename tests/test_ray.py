@@ -140,3 +140,41 @@ def test_ray_killed_actor_is_replaced_and_bad_input_is_a_record(cluster, tmp_pat
     poison = by_name["die-always.flac"]  # killed two actors: given up, the job went on
     assert poison["status"] == "failed" and poison["error"]["code"] == 1
     assert "died on this input 2 times" in poison["error"]["message"] and not poison["outputs"]
+
+
+def test_ray_ctrl_c_stops_the_job_and_its_cluster(cluster, tmp_path):
+    """SIGINT to ``wm run --ray=local`` (its own cluster, also on loopback): one line, exit 130,
+    the records written so far kept, and the cluster it started gone."""
+    import signal
+    import sys
+
+    inputs = fixtures(tmp_path / "in", names=("a.flac", "b.flac", "c.flac", "d.flac"))
+    for i in range(4):
+        shutil.copyfile(SPEECH / "jfk.flac", inputs / f"long{i}.flac")
+    before = len(_raylets().splitlines())
+    m = tmp_path / "m.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "whispermedia", *RUN[:5], "-p", "srt", "-o", str(tmp_path / "out"),
+                             "--manifest", str(m), str(inputs), "--ray=local"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 240
+        while not (m.exists() and m.read_text().strip()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no manifest record in time"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert [line for line in stderr.splitlines() if line.strip()][-1] == "wm: interrupted"
+    done = records(m)
+    assert 1 <= len(done) < 8 and all(r["status"] == "done" for r in done)
+    for _ in range(300):  # bounded: its raylet exits shortly after ray.shutdown()
+        if len(_raylets().splitlines()) <= before:
+            break
+        time.sleep(0.1)
+    assert len(_raylets().splitlines()) <= before
