@@ -118,6 +118,11 @@ def test_ray_outputs_are_byte_identical_to_wm_run(cluster, tmp_path, monkeypatch
     for r in recs:
         assert r["status"] == "done" and r["worker"].startswith("ray:") and len(r["input_sha256"]) == 64
         assert r["audio_seconds"] > 2 and len(r["outputs"]) == 4 and r["error"] is None
+    # the Ray job's manifest resumes like wm run's: all done, nothing sent to the cluster
+    again = wm(*RUN, "-o", "ray", "--resume", "m.jsonl", "in", "--ray")
+    assert again.exit_code == 0 and again.stdout == ""
+    assert "wm: 4 inputs done earlier (m.jsonl), skipped" in again.stderr
+    assert len(records(tmp_path / "m.jsonl")) == 4
 
 
 def test_ray_killed_actor_is_replaced_and_bad_input_is_a_record(cluster, tmp_path):
