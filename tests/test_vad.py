@@ -256,6 +256,23 @@ def test_registered_energy_backend_and_unknown_names():
         SpeechBackend("off", _Gate.detect)
 
 
+def test_a_failing_backend_is_a_plugin_failure_naming_it():
+    from whispermedia.errors import PluginFailed
+    from whispermedia.media import open_source
+
+    class Broken:
+        @hookimpl
+        def register_speech_backends(self, register):
+            register.add(SpeechBackend("broken", lambda chunks, params: [(0.0, "soon")]))
+
+    host = PluginHost()
+    host.load(entry_points=False)
+    host.register(Broken(), name="brokenvad")
+    with use_host(host), pytest.raises(PluginFailed, match="speech backend 'broken' .plugin 'brokenvad'. failed: "
+                                                          "ValueError"):
+        plan_speech(open_source(_burst_audio()), TranscribeOptions(vad="broken"), [(0, 750)], 750)
+
+
 def test_an_unknown_backend_fails_before_any_model_is_loaded(monkeypatch):
     import whispermedia.pipeline as pipeline
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .constants import FRAMES_PER_SECOND
+from .errors import PluginFailed, WhisperMediaError
 from .types import SpeechRegion
 
 if TYPE_CHECKING:
@@ -172,10 +173,16 @@ def plan_speech(source: "AudioSource", options: "TranscribeOptions", user_clips:
     if backend is None:
         return SpeechPlan(regions=None, clips=tuple(user_clips))
     duration = content_frames / FRAMES_PER_SECOND
-    found = backend.detect(source.chunks(), SpeechParams.from_options(options))
+    try:
+        found = [(float(a), float(b)) for a, b in backend.detect(source.chunks(), SpeechParams.from_options(options))]
+    except (WhisperMediaError, KeyboardInterrupt):
+        raise  # the input's own errors (a decode failure) and Ctrl-C pass as they are
+    except Exception as e:  # a plugin's bug is the plugin's: named, not a crash of wm
+        raise PluginFailed(f"speech backend {backend.name!r} (plugin {backend.plugin!r}) failed: "
+                           f"{type(e).__name__}: {e}") from e
     # to the millisecond: a backend's float sums (0.1 + 32 ms steps) say no more than that
     regions = tuple(SpeechRegion(start=round(max(0.0, a), 3), end=round(min(duration, b), 3))
-                    for a, b in found if min(duration, b) > max(0.0, a))
+                    for a, b in sorted(found) if min(duration, b) > max(0.0, a))
     clips = clips_from_regions([(r.start, r.end) for r in regions], user_clips, content_frames,
                                options.vad_max_gap)
     return SpeechPlan(regions=regions, clips=tuple(clips), backend=backend.name)
