@@ -241,3 +241,19 @@ def test_ray_without_the_extra_is_one_line_naming_it(tmp_path, engine, monkeypat
     (line,) = err_lines(result)
     assert line.startswith("wm: --ray needs Ray Data, from the ray extra: pip install 'whispermedia[ray]'")
     assert engine.loads == [] and not (tmp_path / "talk.srt").exists()
+
+
+def test_ray_actor_sizes_follow_the_cluster():
+    from types import SimpleNamespace
+
+    from whispermedia.ray import sizes
+
+    def cluster(cpus, gpus=0):
+        return SimpleNamespace(cluster_resources=lambda: {"CPU": cpus, **({"GPU": gpus} if gpus else {})})
+
+    assert sizes(cluster(2), RunOptions(), 10) == (1, 0.0, 1.0)  # a CPU left for the probes
+    assert sizes(cluster(16), RunOptions(ray_cpus=4), 10) == (3, 0.0, 4.0)
+    assert sizes(cluster(16, 2), RunOptions(), 10) == (2, 1.0, 1.0)  # one per GPU
+    assert sizes(cluster(16, 2), RunOptions(ray_gpus=0.5), 10) == (4, 0.5, 1.0)  # two models per GPU
+    assert sizes(cluster(16, 2), RunOptions(), 100, device="cpu") == (15, 0.0, 1.0)  # --device cpu
+    assert sizes(cluster(16, 2), RunOptions(ray_actors=8), 3) == (3, 1.0, 1.0)  # never more than inputs

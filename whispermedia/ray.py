@@ -251,11 +251,13 @@ def _fault_for_tests(path: str) -> None:
 
 # -- the driver ---------------------------------------------------------------------------------
 
-def sizes(ray: Any, options: Any, inputs: int) -> Tuple[int, float, float]:
-    """(actors, GPUs per actor, CPUs per actor) for the cluster as it is now."""
+def sizes(ray: Any, options: Any, inputs: int, device: Optional[str] = None) -> Tuple[int, float, float]:
+    """(actors, GPUs per actor, CPUs per actor) for the cluster as it is now (``device`` "cpu":
+    no GPU asked for unless --ray-gpus says so)."""
     resources = ray.cluster_resources()
     gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 1))
-    per_gpu = options.ray_gpus if options.ray_gpus is not None else (1.0 if gpus >= 1 else 0.0)
+    wants_gpu = gpus >= 1 and device != "cpu"
+    per_gpu = options.ray_gpus if options.ray_gpus is not None else (1.0 if wants_gpu else 0.0)
     per_cpu = options.ray_cpus
     if options.ray_actors is not None:
         actors = options.ray_actors
@@ -288,7 +290,7 @@ def outcomes(ray: Any, driver: Any, jobs: List[Job]) -> Iterator[Tuple[Job, Outc
     """Each job's outcome as the cluster finishes it (any order); inputs lost to actors that died
     twice come last, as failures."""
     plan = driver.plan
-    actors, per_gpu, per_cpu = sizes(ray, driver.run_options, len(jobs))
+    actors, per_gpu, per_cpu = sizes(ray, driver.run_options, len(jobs), plan.device)
     device = plan.device or ("cuda" if per_gpu > 0 else "cpu")
     rows = [{"id": i, "path": os.path.abspath(job.given), "given": str(job.given),
              "job": json.dumps({"writes": [[name, os.path.abspath(t)] for name, t in job.writes],
