@@ -12,7 +12,6 @@ spot, once (every time for the second, which is then given up after two tries).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time

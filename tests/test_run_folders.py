@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from whispermedia.folders import MEDIA_EXTENSIONS, Found, expand, wanted
+from whispermedia.folders import MEDIA_EXTENSIONS, expand, wanted
 from whispermedia.manifest import Manifest, Record, Resume, read_records
 from whispermedia.run_options import RunOptions, run_flags
 
