@@ -282,7 +282,8 @@ def end_to_end(args, models, systems):
     def run(system):
         model = models[system]
         if system.startswith("ours"):
-            return wm.transcribe(audio, model=model, language="en", preset="greedy", beam_size=beams).text
+            return wm.transcribe(audio, model=model, language="en", preset="greedy", beam_size=beams,
+                                 vad="off", suppress_hallucinations=False).text  # the same work as the peers
         if system == "openai":
             return model.transcribe(audio, language="en", temperature=0.0, condition_on_previous_text=False,
                                     beam_size=beams, fp16=False, verbose=None)["text"]

@@ -60,7 +60,8 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "whispermedia", "run", "--plugin", "srt", "--model", args.model,
-               "--language", "en", "--output-dir", out, "--progress", "none"]
+               "--language", "en", "--output-dir", out, "--progress", "none",
+               "--vad", "off", "--no-suppress-hallucinations"]  # openai-whisper decodes everything too
         if args.greedy:
             cmd += ["--preset", "greedy"]
         t0 = time.perf_counter()

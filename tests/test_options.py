@@ -194,7 +194,8 @@ def test_json_options_rebuild_the_options():
     info = wm.TranscriptInfo("en", None, 5.0, "transcribe", "base", options=opts)
     dumped = json.loads(json.dumps(wm.Transcript(info, ()).to_dict()))["info"]["options"]
     assert dumped == {"preset": "openai", "beam_size": 2, "clip_timestamps": [0.0, 5.0],
-                      "word_timestamps": True, "condition_on_previous_text": True}
+                      "word_timestamps": True, "condition_on_previous_text": True,
+                      "vad": "off", "suppress_hallucinations": False}  # the openai presets turn both off
     assert TranscribeOptions(**dumped) == opts
 
 

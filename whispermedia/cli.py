@@ -48,6 +48,7 @@ from whispermedia.constants import DEFAULT_MODEL
 from whispermedia.errors import PluginError, WhisperMediaError
 from whispermedia.layout.settings import check_shot_changes, needs_word_timestamps
 from whispermedia.options import COMPUTE_TYPES, OptionError, TranscribeOptions
+from whispermedia.run_options import run_option_names, run_option_params, run_options_from_cli
 
 DEFAULT_FORMAT = "txt"
 # openai-whisper's --output_format all: every format it writes
@@ -319,8 +320,13 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
     stdout. An output that exists is kept (a skip, exit 0) unless --overwrite is given. FILE
     '-' is stdin (outputs stdin.<ext>, in --output-dir or here). Every input is checked before
     the model loads; a failing input does not stop the others; the exit code is the first
-    failure's.
+    failure's. A FILE that is a folder gives its media files (Folders, manifest and Ray).
     """
+    run_values = {name: option_values.pop(name) for name in run_option_names()}
+    try:
+        run_options = run_options_from_cli(run_values)
+    except ValueError as e:
+        raise _fail(str(e)) from None
     if progress_mode == "auto":
         progress_mode = "bar" if sys.stderr.isatty() else "none"
     reporter = Reporter(progress_mode)
@@ -351,12 +357,16 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
                        overwrite=overwrite, audio_stream=audio_stream, qc=qc, batch=batch)
-        code = Run(plan, reporter, _default_device, _debug()).all(inputs)
+        try:
+            code = Run(plan, reporter, _default_device, _debug(), run_options).all(inputs)
+        except WhisperMediaError as e:  # --ray without the ray extra
+            raise _fail(str(e), exit_code_for(e)) from None
     ctx.exit(code)
 
 
 run_command.params.extend(transcribe_option_params())
 run_command.params.extend(batch_option_params())
+run_command.params.extend(run_option_params())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,9 @@ GROUP_TITLES: Mapping[str, str] = {
     "output": "Output",
     "language": "Language",
     "decoding": "Decoding",
+    "speech": "Speech",
     "timing": "Timing",
+    "batch": "Folders, manifest and Ray",  # whispermedia.run_options: how a run takes its inputs
 }
 assert set(GROUPS) <= set(GROUP_TITLES)
 

@@ -205,6 +205,16 @@ class Reporter:
         else:
             self._line(f"wm: {output}: exists, kept (--overwrite replaces it)")
 
+    def resumed(self, files: Sequence[str], manifest: str) -> None:
+        """``files`` are recorded as done in ``manifest`` (``--resume``), with the same input and
+        options hashes: not redone. One line for them all; JSON: a ``skipped`` event each."""
+        if self.mode == "json":
+            for file in files:
+                self._event(event="skipped", file=file, output=None, reason="done", manifest=manifest)
+        elif files:
+            self._line(f"wm: {len(files)} input{'s' if len(files) != 1 else ''} done earlier "
+                       f"({manifest}), skipped")
+
     def done(self, file: str, outputs: Sequence[str], kept: Sequence[str] = ()) -> None:
         """``file`` finished: ``outputs`` written, ``kept`` skipped because they exist."""
         if self.mode == "json":

@@ -10,24 +10,35 @@
    transcribed and its missing outputs written atomically.
 
 The exit code is the first failure's (``cli_render.EXIT_*``); skips never count.
+
+A folder given as an input is first expanded into its files (``whispermedia.folders``, with
+``RunOptions``' ``--recursive``/``--include``/``--exclude``); with ``--manifest`` each input's
+record is appended as it ends (``whispermedia.manifest``), and with ``--resume`` the inputs an
+earlier run recorded as done are left out of the plan. The work of one input is
+``cli_worker.work``, the same function ``--ray`` runs in Ray actors (``whispermedia.ray``).
 """
 
 from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from whispermedia import cli_inputs
-from whispermedia.batch_options import BatchOptions
-from whispermedia.cli_render import EXIT_INTERNAL, EXIT_OUTPUT, EXIT_USAGE, Reporter, describe, exit_code_for
+from whispermedia import cli_inputs, folders
+from whispermedia.cli_render import (EXIT_INPUT, EXIT_INTERNAL, EXIT_OUTPUT, EXIT_USAGE, Reporter, describe,
+                                     exit_code_for, record)
+from whispermedia.cli_worker import Job as _Job
+from whispermedia.cli_worker import Outcome, stream_of, work
 from whispermedia.errors import OutputError, WhisperMediaError
 from whispermedia.cli_options import flag_of
+from whispermedia.manifest import DONE, FAILED, SKIPPED, Manifest, Record, Resume, fingerprint, options_sha256
 from whispermedia.options import OptionError, TranscribeOptions
+from whispermedia.run_options import RunOptions
+from whispermedia.batch_options import BatchOptions
 
 
 @dataclass(frozen=True)
@@ -44,25 +55,28 @@ class RunPlan:
     overwrite: bool
     audio_stream: Any  # None, an index, or "lang:<tag>" (audio_streams.parse_request)
     qc: bool = False  # print the QC summary of each subtitle file written (wm qc)
-    batch: BatchOptions = BatchOptions()  # files decoded at once (--batch-size)
+    batch: BatchOptions = BatchOptions()  # files decoded at once (--batch-size); never changes an output
 
 
-@dataclass
-class _Job:
-    """One input with work: the outputs to write (format, path) and those kept."""
-
-    given: str
-    writes: List[Tuple[str, Path]]
-    kept: List[Path]
-    opened: Optional[cli_inputs.Input] = None
-    said: List[str] = field(default_factory=list)  # the detected language, once reported
+def plan_settings(plan: RunPlan) -> Dict[str, Any]:
+    """What shapes an input's outputs (the manifest's options hash is over this)."""
+    return {"formats": list(plan.formats), "model": plan.model, "compute_type": plan.compute_type,
+            "audio_stream": plan.audio_stream, "options": record(plan.options)}
 
 
 class Run:
     """One ``wm run``: ``all(inputs)`` returns the exit code."""
 
-    def __init__(self, plan: RunPlan, reporter: Reporter, device_default: Callable[[], str], debug: bool):
+    def __init__(self, plan: RunPlan, reporter: Reporter, device_default: Callable[[], str], debug: bool,
+                 run_options: Optional[RunOptions] = None):
         self.plan = plan
+        self.run_options = run_options or RunOptions()
+        self.options_hash = options_sha256(plan_settings(plan))
+        self.manifest: Optional[Manifest] = None
+        self.resume: Optional[Resume] = None
+        self.resumed: List[str] = []  # inputs done earlier (--resume): not redone
+        self.records: List[Record] = []  # what this run recorded, in order
+        self.failures: Dict[str, List[Tuple[int, str]]] = {}  # input -> its failures (code, line)
         self.reporter = reporter
         self.device_default = device_default
         self.debug = debug
@@ -73,6 +87,8 @@ class Run:
 
     def fail(self, file: Optional[str], code: int, message: str, tb: Optional[str] = None) -> None:
         self.reporter.error(file, code, message, tb)
+        if file is not None:
+            self.failures.setdefault(file, []).append((code, message))
         if not self.first_failure:
             self.first_failure = code
 
@@ -86,17 +102,94 @@ class Run:
             if why is not None:  # no input could be written: say it once, before anything
                 self.fail(None, EXIT_OUTPUT, f"{out_dir}: {why}")
                 return self.first_failure
-        jobs = [job for job in (self._guarded(source, self._plan_one) for source in inputs) if job is not None]
+        if self.run_options.ray is not None:
+            from whispermedia import ray as wm_ray
+
+            wm_ray.import_ray()  # MissingDependency (exit 2) before anything, as a missing format extra
+        found, problems = folders.expand(inputs, self.run_options.recursive, self.run_options.include,
+                                         self.run_options.exclude, out_dir)
+        for folder, why in problems:
+            self.fail(folder, EXIT_INPUT, f"{folder}: {why}")
+        if not self._open_manifest():
+            return self.first_failure
+        jobs: List[_Job] = []
         try:
-            if jobs:
-                model = self._load_model()
-                if model is not None:
-                    self._work_all(jobs, model)
+            for item in found:
+                job = self._guarded(item.path, lambda _s, item=item: self._plan_one(item))
+                if job is not None:
+                    jobs.append(job)
+                elif item.path in self.failures:
+                    self._record(item.path, FAILED)
+            if self.resume is not None:
+                self.reporter.resumed(self.resumed, self.resume.path)
+            if jobs and self.run_options.ray is not None:
+                try:
+                    wm_ray.run(self, jobs)
+                except wm_ray.ClusterError as e:  # nothing was worked on: the inputs have no record
+                    self.fail(None, EXIT_USAGE, str(e))
+            elif jobs:
+                self._work_all(jobs, self._load_model())
         finally:
             for job in jobs:
                 if job.opened is not None:
                     job.opened.close()
+            if self.manifest is not None:
+                self.manifest.close()
         return self.first_failure
+
+    # -- the manifest ----------------------------------------------------------------------
+    def _open_manifest(self) -> bool:
+        """Read ``--resume``'s file and open the manifest for appending; False (reported) when not possible."""
+        opts = self.run_options
+        try:
+            if opts.resume is not None:
+                self.resume = Resume(opts.resume)
+            if opts.manifest_path is not None:
+                self.manifest = Manifest(opts.manifest_path)
+        except OSError as e:
+            where = e.filename or opts.manifest_path or opts.resume
+            self.fail(None, EXIT_OUTPUT, f"{where}: cannot use the manifest: {e.strerror or e}")
+            return False
+        return True
+
+    def _record(self, given: str, status: str, outcome: Optional[Outcome] = None, fp: Any = None,
+                error: Optional[Tuple[int, str]] = None, worker: str = "local") -> Optional[Record]:
+        """Append ``given``'s record to the manifest (when there is one)."""
+        if self.manifest is None:
+            return None
+        errors = list(outcome.errors if outcome is not None else self.failures.get(given, []))
+        if error is not None:
+            errors.append(error)
+        first = errors[0] if errors else None
+        entry = Record(
+            path=given if given == cli_inputs.STDIN else os.path.abspath(given),
+            status=FAILED if first is not None else status,
+            options_sha256=self.options_hash,
+            input_sha256=getattr(fp, "sha256", None),
+            audio_seconds=None if outcome is None else outcome.audio_seconds,
+            seconds=0.0 if outcome is None else round(outcome.seconds, 3),
+            outputs=tuple(os.path.abspath(p) for p in outcome.written) if outcome is not None else (),
+            kept=tuple(os.path.abspath(p) for p in outcome.kept) if outcome is not None else (),
+            warnings=tuple(outcome.warnings) if outcome is not None else (),
+            error=None if first is None else {"code": first[0], "message": first[1]},
+            size=getattr(fp, "size", None),
+            mtime_ns=getattr(fp, "mtime_ns", None),
+            worker=worker,
+        )
+        self.manifest.write(entry)
+        self.records.append(entry)
+        return entry
+
+    def fingerprint_of(self, job: _Job) -> Any:
+        """The input's content hash for its record (regular files only: a FIFO is read once)."""
+        if self.manifest is None or job.fingerprint is not None:
+            return job.fingerprint
+        if os.path.isfile(job.given):
+            try:
+                job.fingerprint = fingerprint(job.given)
+            except OSError:
+                pass
+        return job.fingerprint
 
     def _output_dir_problem(self, out_dir: Path) -> Optional[str]:
         if out_dir.exists() and not out_dir.is_dir():
@@ -119,20 +212,46 @@ class Run:
         return None
 
     # -- 1. plan -------------------------------------------------------------------------
-    def _plan_one(self, source: str) -> Optional[_Job]:
-        """The input's job, or None when it has nothing to write (all kept) or failed."""
+    def _targets(self, item: folders.Found) -> List[Tuple[str, Path]]:
+        """(format, output path) of each format, for an input named or found in a folder."""
         plan = self.plan
+        if item.root is None:
+            return [(name, cli_inputs.output_target(item.path, name, plan.output_dir)) for name in plan.formats]
+        from whispermedia.plugins import get_host
+
+        host = get_host()
+        targets = []
+        for name in plan.formats:
+            target = item.output_folder(plan.output_dir) / item.output_name(host.output_format(name).extension)
+            if os.path.abspath(target) == os.path.abspath(item.path):
+                raise OutputError(f"the {name} output would replace the input itself", str(target))
+            targets.append((name, target))
+        return targets
+
+    def _plan_one(self, item: folders.Found) -> Optional[_Job]:
+        """The input's job, or None when it has nothing to write (all kept, done earlier) or failed."""
+        plan, source = self.plan, item.path
         cli_inputs.check_given(source)
-        targets = [(name, cli_inputs.output_target(source, name, plan.output_dir)) for name in plan.formats]
+        targets = self._targets(item)
+        if self.resume is not None:
+            earlier = self.resume.finished(source, self.options_hash)
+            if earlier is not None:
+                for _, target in targets:
+                    self.claimed[Path(os.path.abspath(target))] = source
+                self.resumed.append(source)
+                if self.manifest is not None and os.path.abspath(self.manifest.path) != os.path.abspath(self.resume.path):
+                    self.manifest.write(earlier)  # the new manifest is complete on its own
+                return None
+        replace = plan.overwrite or self.resume is not None  # resuming: what exists is stale or partial
         problems: List[str] = []
-        job = _Job(source, [], [])
+        job = _Job(source, [], [], replace=replace, found=item)
         for name, target in targets:
             other = self.claimed.get(Path(os.path.abspath(target)))
             if other is not None:
                 problems.append(f"{target}: also the output of {other} (use --output-dir or rename)")
             elif target.is_dir():
                 problems.append(f"{target}: is a directory")
-            elif os.path.lexists(target) and not plan.overwrite:
+            elif os.path.lexists(target) and not replace:
                 job.kept.append(target)
             else:
                 why = self.folders.problem(target.parent)
@@ -150,8 +269,10 @@ class Run:
             self.reporter.skipped(source, str(target))
         if not job.writes:
             self.reporter.done(source, [], [str(t) for t in job.kept])
+            self._record(source, SKIPPED, Outcome(kept=[str(t) for t in job.kept]), self.fingerprint_of(job))
             return None
-        job.opened = cli_inputs.open_input(source, plan.audio_stream)  # probed: bad media fails here
+        if self.run_options.ray is None:  # on Ray, probing is the cluster's first stage
+            job.opened = cli_inputs.open_input(source, plan.audio_stream)  # probed: bad media fails here
         return job
 
     # -- 2. work -------------------------------------------------------------------------
@@ -164,13 +285,20 @@ class Run:
             return whispermedia.load_model(plan.model, device=plan.device or self.device_default(),
                                            compute_type=plan.compute_type)
         except WhisperMediaError as e:
-            self.fail(None, exit_code_for(e), f"{e.path or plan.model}: {e.message}")
+            self._model_error = (exit_code_for(e), f"{e.path or plan.model}: {e.message}")
+            self.fail(None, *self._model_error)
             return None
+
+    _model_error: Optional[Tuple[int, str]] = None
 
     def _work_all(self, jobs: List[_Job], model: Any) -> None:
         """Transcribe the jobs one by one, or ``--batch-size`` at a time through the scheduler
-        (each transcript the same: sampling starts from the same seed for every file either
-        way), writing each one's outputs as it finishes."""
+        (``whispermedia.scheduler``: each transcript the same, sampling from the same seed for
+        every file either way), writing each one's outputs as it finishes."""
+        if model is None:  # every input with work fails with the model
+            for job in jobs:
+                self._record(job.given, FAILED, error=self._model_error)
+            return
         import torch
 
         from whispermedia.model import Whisper
@@ -183,93 +311,46 @@ class Run:
             size = min(len(jobs), batch.batch_size or auto_batch_size(model, rows))
         if size <= 1:
             for job in jobs:
-                torch.manual_seed(batch.seed)  # the scheduler's per-file generator, for transcribe()
-                self._guarded(job.given, lambda _s, job=job: self._write(job, self._transcribe(job, model)))
+                torch.manual_seed(batch.seed)  # what the scheduler's per-file generator starts from
+                self._work(job, model)
                 if self.stopped:
                     break  # the same options would fail on every input
             return
+        fps = {id(job): self.fingerprint_of(job) for job in jobs}  # before the work, as _work takes it
         by_key = {id(job): job for job in jobs}
         scheduler = Scheduler(model, size, rows, seed=batch.seed)
-        results = scheduler.run((id(job), lambda job=job: self._stream(job, model)) for job in jobs)
+        results = scheduler.run((id(job), lambda job=job: stream_of(self.plan, job, model, self.reporter))
+                                for job in jobs)
         try:
-            for key, result in results:
+            for key, transcript in results:
                 job = by_key[key]
-                self._guarded(job.given, lambda _s, job=job, result=result: self._write(job, result))
+                outcome = work(self.plan, job, model, self.reporter, click.echo, self.debug, self._after_write,
+                               transcript=transcript)
+                self.finish(job.given, outcome, fps[key])
                 if self.stopped:
                     break
         finally:
             results.close()
 
-    def _transcribe(self, job: _Job, model: Any) -> Any:
-        import whispermedia
+    def _work(self, job: _Job, model: Any) -> None:
+        fp = self.fingerprint_of(job)  # before the work: the record's hash is of the bytes transcribed
+        outcome = work(self.plan, job, model, self.reporter, click.echo, self.debug, self._after_write)
+        self.finish(job.given, outcome, fp)
 
-        audio, audio_stream, progress = self._prepare(job)
-        return whispermedia.transcribe(audio, model=model, options=self.plan.options, audio_stream=audio_stream,
-                                       progress=progress)
+    def finish(self, given: str, outcome: Outcome, fp: Any, worker: str = "local") -> None:
+        """One input's outcome (from this process or a Ray actor): failures counted, record appended."""
+        for code, _ in outcome.errors:
+            if not self.first_failure:
+                self.first_failure = code
+        self.failures.setdefault(given, []).extend(outcome.errors)
+        self.stopped = self.stopped or outcome.stop_run
+        self._record(given, DONE, outcome, fp, worker=worker)
 
-    def _stream(self, job: _Job, model: Any) -> Any:
-        import whispermedia
+    def _after_write(self, path: str, transcript: Any) -> None:
+        plan = self.plan
+        if plan.qc:
+            from whispermedia.cli_qc import qc_summary
 
-        audio, audio_stream, progress = self._prepare(job)
-        return whispermedia.stream(audio, model=model, options=self.plan.options, audio_stream=audio_stream,
-                                   progress=progress)
-
-    def _prepare(self, job: _Job) -> Tuple[Any, Any, Callable[[Any], None]]:
-        """The job's audio, its audio stream and its progress callback, the stream reported."""
-        plan, source, opened = self.plan, job.given, job.opened
-        if opened.choice is not None and len(opened.choice.streams) > 1:
-            self.reporter.stream(source, opened.choice)
-        self.reporter.status(f"{Path(source).name}: reading audio...")
-        audio_stream = None if opened.choice is None else opened.choice.index
-        said = job.said  # the detected language, said as soon as a progress report carries it
-
-        def progress(p: Any) -> None:
-            if plan.options.language is None and not said and getattr(p, "language", None):
-                said.append(p.language)
-                self.reporter.language(source, p.language, p.language_probability)
-            self.reporter.progress(source, p)
-
-        return opened.audio, audio_stream, progress
-
-    def _write(self, job: _Job, transcript: Any) -> None:
-        """Write the job's outputs of ``transcript`` (an exception: the job's failure, raised)."""
-        from whispermedia import output as wm_output
-
-        if isinstance(transcript, BaseException):
-            raise transcript
-        plan, source = self.plan, job.given
-        if plan.options.language is None and not job.said:
-            info = transcript.info
-            self.reporter.language(source, info.language, info.language_probability)
-        if plan.options.language_per_region:
-            self.reporter.regions(source, transcript.language_regions())
-
-        self.reporter.clear()  # the paths go to stdout, often the same terminal as the bar
-        written: List[str] = []
-        kept = [str(t) for t in job.kept]
-        for name, target in job.writes:
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)  # --output-dir: made when first written to
-                path = wm_output.write(transcript, name, target, overwrite=plan.overwrite)
-            except OutputError as e:
-                if not plan.overwrite and os.path.lexists(target) and not target.is_dir():
-                    kept.append(str(target))  # appeared since the plan: kept, as planned ones are
-                    self.reporter.skipped(source, str(target))
-                    continue
-                self.fail(source, EXIT_OUTPUT, f"{e.path or target}: {e.message}")
-                continue
-            except OSError as e:
-                self.fail(source, EXIT_OUTPUT, f"{target.parent}: cannot create output folder: {e.strerror or e}")
-                continue
-            except WhisperMediaError as e:
-                self.fail(source, exit_code_for(e), f"{e.path or target}: {e.message}")
-                continue
-            written.append(str(path))
-            click.echo(str(path))
-            if plan.qc:
-                from whispermedia.cli_qc import qc_summary
-
-                summary = qc_summary(str(path), transcript)
-                if summary:
-                    click.echo(f"wm: {path}: qc: {summary}", err=True)
-        self.reporter.done(source, written, kept)
+            summary = qc_summary(path, transcript)
+            if summary:
+                click.echo(f"wm: {path}: qc: {summary}", err=True)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the hooks only name these types; importing them here would 
     import click
     import torch
 
-    from .registry import FormatRegister, TaskRegister
+    from .registry import FormatRegister, SpeechBackendRegister, TaskRegister
     from .tokenizer import Tokenizer
     from .types import LanguageGuess
 
@@ -107,6 +107,28 @@ def detect_language(model: torch.nn.Module, mel: torch.Tensor, tokenizer: Tokeni
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.1 ``audio_features``; called per region with ``language_per_region``.
+    """
+
+
+@hookspec
+def register_speech_backends(register: SpeechBackendRegister) -> None:
+    """Register voice activity detectors: where in the audio someone speaks (``--vad NAME``).
+
+    Called once per plugin when the host builds its backend registry. Add each backend with
+    ``register.add(SpeechBackend(name, detect, help=...))``, where ``detect(chunks, params)``
+    reads 16 kHz mono float32 audio (an iterable of 1-D ``numpy`` arrays of any sizes, read
+    once) and returns the speech regions as (start, end) seconds on the audio's own timeline,
+    in time order; ``params`` (:class:`~whispermedia.speech.SpeechParams`) holds the user's
+    threshold, shortest speech, shortest silence and padding. The transcription loop decodes
+    only windows inside these regions (with their natural pauses) and writes them into
+    ``TranscriptInfo.speech``. The built-in ``silero`` (the default) and ``energy`` backends
+    are registered ``trylast``, so a plugin's backend of the same name replaces them; the name
+    ``off`` is reserved. Duplicate names are settled as for :func:`register_output_formats`.
+
+    :param register: the :class:`~whispermedia.registry.SpeechBackendRegister` to add backends to.
+    :returns: nothing; backends are added through ``register``.
+
+    .. versionadded:: 0.1
     """
 
 

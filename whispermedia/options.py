@@ -54,22 +54,26 @@ MIN_POSITIVE_TEMPERATURE = 1e-3
 MAX_CANDIDATES = 32
 
 _OPENAI_THRESHOLDS = dict(compression_ratio_threshold=2.4, logprob_threshold=-1.0, no_speech_threshold=0.6)
+# voice activity detection and the hallucination defence (docs/cli.md, "Speech"): on in our
+# presets, off in openai's, which reproduce openai-whisper exactly
+_DEFENCE_ON = dict(vad="silero", suppress_hallucinations=True)
+_DEFENCE_OFF = dict(vad="off", suppress_hallucinations=False)
 
 #: The decoding strategy of each preset. Every preset names every field it governs, so that a
 #: preset means the same thing whatever the dataclass defaults are; other fields keep theirs.
 PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "default": MappingProxyType(dict(
         temperature=DEFAULT_TEMPERATURES, best_of=5, beam_size=5, patience=None, length_penalty=None,
-        condition_on_previous_text=False, **_OPENAI_THRESHOLDS)),
+        condition_on_previous_text=False, **_OPENAI_THRESHOLDS, **_DEFENCE_ON)),
     "openai": MappingProxyType(dict(
         temperature=DEFAULT_TEMPERATURES, best_of=5, beam_size=5, patience=None, length_penalty=None,
-        condition_on_previous_text=True, **_OPENAI_THRESHOLDS)),
+        condition_on_previous_text=True, **_OPENAI_THRESHOLDS, **_DEFENCE_OFF)),
     "openai-transcribe": MappingProxyType(dict(
         temperature=DEFAULT_TEMPERATURES, best_of=5, beam_size=None, patience=None, length_penalty=None,
-        condition_on_previous_text=True, **_OPENAI_THRESHOLDS)),
+        condition_on_previous_text=True, **_OPENAI_THRESHOLDS, **_DEFENCE_OFF)),
     "greedy": MappingProxyType(dict(
         temperature=(0.0,), best_of=5, beam_size=None, patience=None, length_penalty=None,
-        condition_on_previous_text=False, **_OPENAI_THRESHOLDS)),
+        condition_on_previous_text=False, **_OPENAI_THRESHOLDS, **_DEFENCE_ON)),
 })
 DEFAULT_PRESET = "default"
 
@@ -83,7 +87,7 @@ TIMECODE_OFFSETS: Tuple[str, ...] = ("none", "source")
 FCPXML_VERSIONS: Tuple[str, ...] = ("1.8", "1.9", "1.10", "1.11")
 
 #: The groups options are shown in (``wm run --help``, docs/cli.md), in this order.
-GROUPS: Tuple[str, ...] = ("language", "decoding", "timing", "output")
+GROUPS: Tuple[str, ...] = ("language", "decoding", "speech", "timing", "output")
 
 
 class OptionError(ValueError):
@@ -549,6 +553,29 @@ class TranscribeOptions(WindowOptions):
     hallucination_silence_threshold: Optional[float] = option(
         None, "With word timing: skip silences longer than S around a likely hallucination.",
         group="timing", parse=_none_or(parse_float), metavar="S", minimum=0, openai=True)
+    # -- speech regions and the hallucination defence (whispermedia.speech, .hallucination) --
+    vad: str = option(
+        _D["vad"], "Voice activity detection: silero, energy, a plugin's backend, or off (by preset).",
+        group="speech", metavar="silero|energy|off|NAME")
+    vad_threshold: float = option(
+        0.5, "Speech probability (0-1) at which a stretch counts as speech.", group="speech",
+        parse=parse_float, metavar="X", minimum=0, maximum=1)
+    vad_min_speech: float = option(
+        0.25, "Speech shorter than S seconds is ignored.", group="speech", parse=parse_float, metavar="S",
+        minimum=0)
+    vad_min_silence: float = option(
+        0.5, "A speech region ends after S seconds of non-speech.", group="speech", parse=parse_float,
+        metavar="S", minimum=0)
+    vad_pad: float = option(
+        0.25, "Widen each speech region by S seconds on both sides.", group="speech", parse=parse_float,
+        metavar="S", minimum=0)
+    vad_max_gap: float = option(
+        3.0, "Pauses up to S seconds between regions are decoded with them (Whisper hears them); longer "
+        "non-speech is skipped.", group="speech", parse=parse_float, metavar="S", minimum=0)
+    suppress_hallucinations: bool = option(
+        _D["suppress_hallucinations"], "Drop Whisper's typical non-speech phrases and repetition loops where "
+        "the VAD or the log-probability doubt them; each is recorded (by preset).", group="speech",
+        parse=parse_bool, negatable=True)
     # timelines and timecodes (plugins/formats_timeline.py, formats_fcpxml.py; whispermedia.timeline)
     start_timecode: Optional[str] = option(
         None, "Timecode of the first frame (';' before the frames: drop-frame); default: the file's own, "
@@ -624,6 +651,8 @@ class TranscribeOptions(WindowOptions):
                                                      "window: leave {language} out (or auto)")
         if not self.task:
             raise OptionError("task", "{task} needs a name")
+        if not self.vad:
+            raise OptionError("vad", "{vad} needs a backend name (silero, energy, ...) or off")
 
     # -- building -------------------------------------------------------------------------
     @classmethod

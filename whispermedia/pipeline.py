@@ -17,9 +17,10 @@ from typing import Any, BinaryIO, Callable, Generator, Iterator, List, Optional,
 import numpy as np
 import torch
 
-from . import features, timing, usable_audio
+from . import features, speech, timing, usable_audio
 from .constants import DEFAULT_MODEL, FRAMES_PER_SECOND, FRAMES_PER_POSITION, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from .decoding import DecodingResult, DecodingTask, EncodeRequest, Inference, LogitsRequest
+from .hallucination import Defence
 from .language import RegionLanguage, detect
 from .language_check import LanguageCheck
 from .model import Whisper
@@ -27,7 +28,7 @@ from .models import load_model
 from .options import TranscribeOptions
 from .timing import Window
 from .tokenizer import LANGUAGES, Tokenizer
-from .types import Progress, Segment, Transcript, TranscriptInfo
+from .types import Progress, Segment, Suppression, Transcript, TranscriptInfo
 
 AudioInput = Union[str, os.PathLike, BinaryIO, np.ndarray, torch.Tensor]
 
@@ -94,6 +95,14 @@ class TranscriptStream:
             mel.close()
             raise
         self.content_frames = self.mel.content_frames
+        try:  # where speech is, and so which stretches the loop decodes (one pass over the audio)
+            self.plan = speech.plan_speech(mel.source, options, _seek_clips(options.clip_timestamps,
+                                                                            self.content_frames),
+                                           self.content_frames)
+        except BaseException:
+            mel.close()
+            raise
+        self.suppressed: List[Suppression] = []  # segments decoded and not written (info.suppressed)
         self._regions = RegionLanguage(model, mel) if options.language_per_region and model.is_multilingual else None
         self.language_check: Optional[LanguageCheck] = None  # spot checks of a detected language (_run)
         self._info: Optional[TranscriptInfo] = None
@@ -121,12 +130,13 @@ class TranscriptStream:
                 language = "en"
             elif self._regions is not None:
                 # the language the speech starts in: the first window's head
-                seek = _seek_clips(opts.clip_timestamps, self.content_frames)[0][0]
+                seek = self._first_seek()
                 usable_audio.detection_start(self.mel, seek)  # a second of sound there at least
                 guess = self._regions.first(seek, min(N_FRAMES, self.content_frames - seek))
                 language, probability = guess.language, guess.probability
             else:
-                start = usable_audio.detection_start(self.mel)  # never from silence or under a second
+                # never from silence or under a second; with detection on, from the first speech
+                start = usable_audio.detection_start(self.mel, self._first_seek())
                 window = features.pad_or_trim(self.mel[:, start:start + N_FRAMES], N_FRAMES).to(self.model.device)
                 guess = detect(self.model, window)
                 language, probability = guess.language, guess.probability
@@ -142,7 +152,13 @@ class TranscriptStream:
             options=opts,
             media=self.media,
             audio_stream=None if self.media is None else (self.mel.source.stream_index or 0),
+            speech=self.plan.regions,
         )
+
+    def _first_seek(self) -> int:
+        """The mel frame where decoding starts: the first clip's (the first speech's with
+        detection on; the file's start when no speech was found)."""
+        return self.plan.clips[0][0] if self.plan.clips else 0
 
     # -- segments --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Segment]:
@@ -177,15 +193,22 @@ class TranscriptStream:
 
         if opts.word_timestamps and self._task_token == "translate":
             warnings.warn("word timings of a translation may be unreliable: the words are not the speech's")
-        clips = _seek_clips(opts.clip_timestamps, self.content_frames)
+        clips = self.plan.clips  # the user's clip_timestamps, within the speech regions when detected
+        defence = Defence(opts, self.plan, self.model.name) if opts.suppress_hallucinations else None
         initial_prompt_tokens = tok.encode(" " + opts.initial_prompt.strip()) if opts.initial_prompt else []
         remaining_prompt_length = self.model.dims.n_text_ctx // 2 - 1 - len(initial_prompt_tokens)
-        state = _LoopState(seek=clips[0][0], all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
+        state = _LoopState(seek=self._first_seek(), all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
 
         language = info.language
+        if self.plan.regions is not None:
+            # options only the model can refuse (token ids, a prefix too long), refused even
+            # when no window is decoded because no speech was found
+            prefix = tuple(tok.encode(" " + opts.prefix.strip())) if opts.prefix else None
+            DecodingTask(self.model, opts.decoding_options(opts.temperature[0], task=self._task_token,
+                                                           language=language, prefix=prefix), tok)
         self._report(state)  # the language is known before the first window is decoded: say so
         if opts.language is None and self._regions is None and self.model.is_multilingual:
-            self.language_check = LanguageCheck(self.model, language, self.content_frames, clips[0][0])
+            self.language_check = LanguageCheck(self.model, language, self.content_frames, self._first_seek())
         for clip_start, clip_end in clips:
             state.seek = max(state.seek, clip_start)
             while state.seek < clip_end:
@@ -214,6 +237,7 @@ class TranscriptStream:
                     # decoder was not told often decodes as silence
                     self.language_check.see(window.seek, mel, audio_features)
                 if self._is_silence(result):
+                    self._suppress("no-speech", _split_segments(result, tok, window)[0])
                     state.seek += window.size
                     self._report(state)
                     continue
@@ -237,6 +261,7 @@ class TranscriptStream:
                     )
                     state.seek = timed.seek
                     if timed.skip:  # a hallucination after silence: nothing of this window is kept
+                        self._suppress("silence-hallucination", segments)
                         self._report(state)
                         continue
                     segments, state.last_speech_timestamp = timed.segments, timed.last_speech_timestamp
@@ -245,6 +270,12 @@ class TranscriptStream:
                     if segment.start == segment.end or not segment.text.strip():
                         segment = dataclasses.replace(segment, text="", tokens=(),
                                                       words=None if segment.words is None else ())
+                    reason = defence.judge(segment) if defence is not None else None
+                    if reason is not None:  # not written, but recorded (info.suppressed)
+                        self._suppress(reason, [segment])
+                        continue
+                    if defence is not None:
+                        defence.written(segment)
                     segment = dataclasses.replace(segment, id=state.segment_count)
                     state.segment_count += 1
                     state.all_tokens.extend(segment.tokens)
@@ -253,10 +284,18 @@ class TranscriptStream:
                     # a high-temperature window is unreliable context for the next one
                     state.prompt_reset_since = len(state.all_tokens)
                 self._report(state)
+        if self.suppressed:
+            self._info = dataclasses.replace(self._info, suppressed=tuple(self.suppressed))
         if self.language_check is not None:
             message = self.language_check.warning(self.source)
             if message is not None:
                 warnings.warn(message, stacklevel=2)
+
+    def _suppress(self, reason: str, segments: Sequence[Segment]) -> None:
+        """Record decoded segments that are not written (those with text), with the reason."""
+        for segment in segments:
+            if segment.text.strip():
+                self.suppressed.append(Suppression(reason, dataclasses.replace(segment, id=-1)))
 
     def _report(self, state: _LoopState) -> None:
         if self.progress is not None:
@@ -407,6 +446,7 @@ def stream(audio: AudioInput, *, model: Union[str, os.PathLike, Whisper] = DEFAU
            **kwargs: Any) -> TranscriptStream:
     """Segments of ``audio`` as each window finishes; see ``transcribe`` for the arguments."""
     opts = _options(options, kwargs)  # before the model: a bad option costs no load
+    speech.backend_for(opts)  # ... nor an unknown --vad backend, or one that cannot run here
     source, owned = _open_input(audio, audio_stream)  # ... nor a missing file or one that is not media
     try:
         whisper = resolve_model(model, device)

@@ -38,7 +38,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginFailed, PluginNotFound, WhisperMediaError
-from .registry import FormatRegister, OutputFormat, Task, TaskRegister
+from .registry import FormatRegister, OutputFormat, SpeechBackend, SpeechBackendRegister, Task, TaskRegister
 from .types import LanguageGuess
 
 if TYPE_CHECKING:
@@ -67,9 +67,10 @@ DEFAULT_PLUGINS: Tuple[str, ...] = (
     "whispermedia_plugins.formats_fcpxml",
     "whispermedia_plugins.tasks",
     "whispermedia_plugins.langid",
+    "whispermedia_plugins.vad",
 )
 
-_REGISTRATION_HOOKS = ("register_output_formats", "register_tasks")
+_REGISTRATION_HOOKS = ("register_output_formats", "register_tasks", "register_speech_backends")
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ class PluginHost:
         self._failed_detectors: Set[str] = set()  # detect_language implementations not asked again
         self._formats: Mapping[str, OutputFormat] = MappingProxyType({})
         self._tasks: Mapping[str, Task] = MappingProxyType({})
+        self._speech: Mapping[str, SpeechBackend] = MappingProxyType({})
 
     def __repr__(self) -> str:
         n = 0 if self.pm is None else len(self.pm.get_plugins())
@@ -355,6 +357,7 @@ class PluginHost:
     def _build_registries(self) -> None:
         self._formats = self._merge("output format", self._collect("register_output_formats", FormatRegister))
         self._tasks = self._merge("task", self._collect("register_tasks", TaskRegister))
+        self._speech = self._merge("speech backend", self._collect("register_speech_backends", SpeechBackendRegister))
         for name in sorted(set(self._formats) & set(self._tasks)):
             warnings.warn(f"{name!r} is both an output format (plugin {self._formats[name].plugin!r}) and a task "
                           f"(plugin {self._tasks[name].plugin!r}); --plugin {name} means the task",
@@ -385,6 +388,19 @@ class PluginHost:
         if task is None:
             raise PluginNotFound(f"unknown task {name!r}; known: {', '.join(self._tasks) or '(none)'}")
         return task
+
+    def speech_backends(self) -> Mapping[str, SpeechBackend]:
+        """Every registered voice activity detector by name (sorted, read-only)."""
+        self._manager()
+        return self._speech
+
+    def speech_backend(self, name: str) -> SpeechBackend:
+        """The speech backend called ``name`` (``--vad NAME``); :class:`PluginNotFound` if none."""
+        backend = self.speech_backends().get(name)
+        if backend is None:
+            raise PluginNotFound(f"unknown voice activity detector {name!r} (--vad); known: "
+                                 f"{', '.join(self._speech) or '(none)'}, off")
+        return backend
 
     def resolve(self, name: str) -> Union[OutputFormat, Task]:
         """What ``--plugin NAME`` names: a task or an output format (a task if both)."""

@@ -11,15 +11,22 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Generic, List, Mapping, Optional, TextIO, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, Iterable, List, Mapping, Optional, Sequence, TextIO, Tuple, TypeVar
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from .speech import SpeechParams
     from .types import Transcript
 
-__all__ = ["OutputFormat", "Task", "FormatRegister", "TaskRegister", "TASK_TOKENS", "WriteFunction"]
+__all__ = ["OutputFormat", "Task", "FormatRegister", "TaskRegister", "TASK_TOKENS", "WriteFunction",
+           "SpeechBackend", "SpeechBackendRegister", "DetectFunction"]
 
 #: ``write(transcript, fp, options)``: render ``transcript`` as text into ``fp``.
 WriteFunction = Callable[["Transcript", TextIO, Mapping[str, object]], None]
+#: ``detect(chunks, params)``: where speech is in 16 kHz mono float32 audio given as chunks, as
+#: (start, end) seconds in time order.
+DetectFunction = Callable[[Iterable["np.ndarray"], "SpeechParams"], Sequence[Tuple[float, float]]]
 
 #: The Whisper special tokens a task can prompt the decoder with.
 TASK_TOKENS = ("transcribe", "translate")
@@ -87,7 +94,35 @@ class Task:
             raise ValueError(f"task {self.name!r}: task_token must be one of {TASK_TOKENS}, got {self.task_token!r}")
 
 
-Record = TypeVar("Record", OutputFormat, Task)
+@dataclass(frozen=True)
+class SpeechBackend:
+    """A voice activity detector: where in the audio someone speaks (``--vad NAME``).
+
+    ``detect(chunks, params)`` reads the audio once, as 16 kHz mono float32 arrays of any sizes
+    (``chunks``, an iterable), and returns the speech regions as (start, end) seconds on the
+    audio's own timeline, in time order, not overlapping; ``params``
+    (:class:`whispermedia.speech.SpeechParams`) carries the thresholds the user set (threshold,
+    shortest speech, shortest silence, padding), which a backend honours as far as they apply
+    to it (``whispermedia.speech.regions_from_probabilities`` turns per-frame probabilities into
+    regions with them). ``check``, when given, is called before any audio is read and raises
+    (``MissingDependency`` naming what to install) when the backend cannot run here.
+    """
+
+    name: str
+    detect: DetectFunction = field(repr=False)
+    help: str = ""
+    plugin: str = field(default="", compare=False)
+    check: Optional[Callable[[], None]] = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("speech backend", self.name)
+        if self.name == "off":
+            raise ValueError("speech backend name 'off' is taken: --vad off turns detection off")
+        if not callable(self.detect):
+            raise TypeError(f"speech backend {self.name!r}: detect must be callable, got {type(self.detect).__name__}")
+
+
+Record = TypeVar("Record", OutputFormat, Task, SpeechBackend)
 
 
 class _Register(Generic[Record]):
@@ -140,4 +175,16 @@ class TaskRegister(_Register[Task]):
     def add(self, record: Task) -> None:
         """Add a task. Raises ``TypeError`` for anything but a :class:`Task` and
         ``ValueError`` if this plugin already added one of that name."""
+        super().add(record)
+
+
+class SpeechBackendRegister(_Register[SpeechBackend]):
+    """Passed to ``register_speech_backends``; call :meth:`add` once per backend."""
+
+    kind = "speech backend"
+    record_type = SpeechBackend
+
+    def add(self, record: SpeechBackend) -> None:
+        """Add a speech backend. Raises ``TypeError`` for anything but a :class:`SpeechBackend`
+        and ``ValueError`` if this plugin already added one of that name."""
         super().add(record)

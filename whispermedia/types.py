@@ -74,6 +74,26 @@ class SpeechRegion:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """A decoded segment that was not written, and why: nothing is dropped silently, so an
+    editor can put it back (``TranscriptInfo.suppressed``, the JSON output's ``info.suppressed``).
+
+    reason: ``"no-speech"`` (the no-speech gate: the window looked silent and the decode was
+    unsure), ``"silence-hallucination"`` (``hallucination_silence_threshold``),
+    ``"non-speech-phrase"`` (one of the model's typical outputs on non-speech, where the VAD or
+    the log-probability doubt it), ``"repetition-loop"`` (a phrase repeating over and over
+    inside the segment), ``"repeated-segment"`` (the same text as the segments before it, from
+    other windows). ``segment`` is the segment as it was decoded (its ``id`` is -1: ids number
+    the segments written)."""
+
+    reason: str
+    segment: Segment
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "segment": self.segment.to_dict()}
+
+
+@dataclass(frozen=True)
 class TranscriptInfo:
     """What is known about a transcription apart from its segments."""
 
@@ -90,6 +110,8 @@ class TranscriptInfo:
     audio_stream: Optional[int] = None  # the audio stream decoded (0-based among audio streams)
     # where voice activity detection found speech, in time order; None when none ran
     speech: Optional[Tuple[SpeechRegion, ...]] = field(default=None, compare=False, repr=False)
+    # decoded segments that were not written, with the reason (in time order); None: none
+    suppressed: Optional[Tuple[Suppression, ...]] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -129,13 +151,15 @@ class Transcript:
         info["options"] = {k: list(v) if isinstance(v, tuple) else v
                            for k, v in (options.given() if options is not None else {}).items()}
         # facts that are not known for every input are written only when they are
-        for name in ("media", "audio_stream", "speech"):
+        for name in ("media", "audio_stream", "speech", "suppressed"):
             if info[name] is None:
                 del info[name]
         if self.info.media is not None:
             info["media"] = self.info.media.to_dict()
         if self.info.speech is not None:
             info["speech"] = [[r.start, r.end] for r in self.info.speech]
+        if self.info.suppressed is not None:
+            info["suppressed"] = [s.to_dict() for s in self.info.suppressed]
         return {
             "text": self.text,
             "segments": [s.to_dict() for s in self.segments],
