@@ -16,8 +16,8 @@ of the process, and the word error rate of all clips against their references (o
 English normaliser; the word-level edit distance as jiwer computes it).
 
 Settings: language ``en``, one temperature (0: beam search with ``--beam-size``, or greedy with
-``--beam-size 0``), no conditioning, timestamps on, no word timing, no VAD: what faster-whisper's
-batched pipeline can do. faster-whisper batches the chunks of one call, not files, so it is given
+``--beam-size 0``), no conditioning, timestamps on, no word timing, no VAD and no hallucination
+filter: what faster-whisper's batched pipeline can do. faster-whisper batches the chunks of one call, not files, so it is given
 every clip in one call (the clips' audio end to end, one ``clip_timestamps`` entry per clip:
 each clip is one chunk, as a file of its own would be), its best case. ``--ladder``: our default
 fallback ladder instead (0, 0.2, ... 1.0, best_of 5, the thresholds), which only our two
@@ -27,6 +27,7 @@ systems run (faster-whisper's batched pipeline keeps the first temperature only)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -134,11 +135,14 @@ def worker(system: str, folder: Path, batch_size: int, beam_size: int, ladder: b
         import whispermedia as wm
 
         model = wm.load_model("base")
+        # no VAD and no hallucination filter: faster-whisper's side runs with vad_filter=False
+        off = {k: v for k, v in dict(vad="off", suppress_hallucinations=False).items()
+               if k in {f.name for f in dataclasses.fields(wm.TranscribeOptions)}}
         if ladder:
-            opts = wm.TranscribeOptions.from_kwargs(language="en")
+            opts = wm.TranscribeOptions.from_kwargs(language="en", **off)
         else:
             opts = wm.TranscribeOptions.from_kwargs(language="en", temperature=(0.0,), beam_size=beam,
-                                                    condition_on_previous_text=False)
+                                                    condition_on_previous_text=False, **off)
         torch.manual_seed(0)
         wm.transcribe(files[0], model=model, options=opts)  # warm-up
         start = time.perf_counter()
