@@ -107,27 +107,32 @@ class Scheduler:
         to decode; the other streams go on."""
         queue = iter(jobs)
         active: List[_Open] = []
-        while True:
-            while len(active) < self.batch_size:
-                job = next(queue, None)
-                if job is None:
-                    break
-                opened, done = self._open(*job)
-                if done is not None:
-                    yield done
-                elif opened is not None:
-                    active.append(opened)
-            if not active:
-                return
-            replies = self._serve(active)
-            still: List[_Open] = []
-            for s, reply in zip(active, replies):
-                done = self._advance(s, reply)
-                if done is None:
-                    still.append(s)
-                else:
-                    yield done
-            active = still
+        try:
+            while True:
+                while len(active) < self.batch_size:
+                    job = next(queue, None)
+                    if job is None:
+                        break
+                    opened, done = self._open(*job)
+                    if opened is not None and done is None:
+                        active.append(opened)
+                    if done is not None:
+                        yield done
+                if not active:
+                    return
+                replies = self._serve(active)
+                still: List[_Open] = []
+                for s, reply in zip(active, replies):
+                    done = self._advance(s, reply)
+                    if done is None:
+                        still.append(s)
+                    else:
+                        yield done
+                active = still
+        finally:  # stopped early (the caller closed us, or a model call failed): free what is open
+            for s in active:
+                if s.stream.inference is not None:
+                    self._finish(s, None)
 
     # -- one stream --------------------------------------------------------------------------
     def _open(self, key: Any, open_stream: Callable[[], TranscriptStream]) -> Tuple[Optional[_Open], Optional[tuple]]:
