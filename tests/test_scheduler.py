@@ -212,7 +212,7 @@ def test_every_file_is_identical_to_batch_1(preset):
     if preset == "fallback":
         temps = {s.temperature for t in expected for s in t.segments}
         assert temps - {0.0}, "the fixture must make windows fall back"
-    assert len(expected[2].segments) > 3 and expected[2].segments[-1].start > 30  # several windows
+    assert len({s.seek for s in expected[2].segments}) > 1  # the long input took several windows
     for batch_size in (1, 3):
         got = _by_input(transcribe_many(inputs, options=options, batch_size=batch_size), inputs)
         for g, e in zip(got, expected):
