@@ -474,14 +474,16 @@ def _with_install_argv(entry: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
-    """List plugins with their hooks, the names --plugin accepts, and plugins that failed to load."""
+    """List plugins with their hooks, the names --plugin and --vad accept, and plugins that failed to load."""
     host = _host(ctx)
     plugins = [record(p) for p in host.plugins()]
     failures = [record(f) for f in host.failures]
     formats = [fields_of(f, "name", "extension", "help") for f in host.output_formats().values()]
     tasks = [fields_of(t, "name", "help") for t in host.tasks().values()]
+    vads = [fields_of(b, "name", "help") for b in host.speech_backends().values()]
     if as_json:
-        report = {"plugins": plugins, "failures": failures, "output_formats": formats, "tasks": tasks}
+        report = {"plugins": plugins, "failures": failures, "output_formats": formats, "tasks": tasks,
+                  "speech_backends": vads}
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     for p in plugins:
@@ -494,6 +496,8 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("output formats: " + ", ".join(f["name"] for f in formats))
     if tasks:
         click.echo("tasks: " + ", ".join(t["name"] for t in tasks))
+    if vads:
+        click.echo("voice activity detectors (--vad): " + ", ".join(b["name"] for b in vads))
     for f in failures:
         click.echo(f"FAILED {failure_line(f)}")
 
