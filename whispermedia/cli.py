@@ -48,6 +48,7 @@ from whispermedia.errors import PluginError, WhisperMediaError
 from whispermedia.layout.settings import check_shot_changes, needs_word_timestamps
 from whispermedia.options import COMPUTE_TYPES, OptionError, TranscribeOptions
 from whispermedia.run_options import run_option_names, run_option_params, run_options_from_cli
+from whispermedia.speech import backend_for
 
 DEFAULT_FORMAT = "txt"
 # openai-whisper's --output_format all: every format it writes
@@ -352,6 +353,10 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
                     options = options_from_cli(option_values, **{**settled, "word_timestamps": True})
         except OptionError as e:
             raise _fail(e.render(flag_of)) from None
+        try:  # an unknown --vad name is the command line's mistake, found before any input is read
+            backend_for(options)
+        except WhisperMediaError as e:
+            raise _fail(str(e), exit_code_for(e)) from None
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
                        overwrite=overwrite, audio_stream=audio_stream, qc=qc)
