@@ -689,10 +689,12 @@ def test_plugins_text_and_json():
     result = wm("plugins")
     assert result.exit_code == 0, result.stderr
     report = json.loads(wm("plugins", "--json").stdout)
-    assert set(report) == {"plugins", "failures", "output_formats", "tasks"}
+    assert set(report) == {"plugins", "failures", "output_formats", "tasks", "speech_backends"}
     names = {f["name"] for f in report["output_formats"]}
     assert {"srt", "txt"} <= names
     assert {"transcribe", "translate"} <= {t["name"] for t in report["tasks"]}
+    assert {"silero", "energy"} <= {b["name"] for b in report["speech_backends"]}
+    assert "voice activity detectors (--vad): energy, silero" in result.stdout
     assert json.loads(wm("--no-plugins", "plugins", "--json").stdout)["plugins"]
 
 

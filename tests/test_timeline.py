@@ -515,7 +515,11 @@ def test_end_to_end_real_speech_on_the_record_timeline(tmp_path):
     timeline = otio.adapters.read_from_file(str(tmp_path / "jfk.otio"))
     (clip,) = list(timeline.tracks[0])
     markers = list(clip.markers)
-    assert " ".join(m.name for m in markers) == reference
+
+    def words(text):  # the spoken words: the default VAD may move a comma ("And so, my fellow ...")
+        return re.sub(r"[^\w' ]", "", text.lower()).split()
+
+    assert words(" ".join(m.name for m in markers)) == words(reference)
     assert otio.opentime.to_timecode(timeline.global_start_time, 25) == "10:00:00:00"
     previous = 0
     for m in markers:

@@ -279,3 +279,19 @@ def test_an_unknown_backend_fails_before_any_model_is_loaded(monkeypatch):
     monkeypatch.setattr(pipeline, "resolve_model", lambda *a, **k: pytest.fail("model loaded"))
     with pytest.raises(PluginNotFound):
         wm.transcribe(_burst_audio(), model="base", vad="nope")
+
+
+def test_wm_run_refuses_an_unknown_backend_before_reading_any_input(tmp_path, monkeypatch):
+    """``wm run --vad nope``: one usage line naming the known detectors (exit 2), before any
+    input is probed (the input here does not even exist) or any model loaded."""
+    from click.testing import CliRunner
+
+    import whispermedia.cli_run as cli_run
+    from whispermedia.cli import cli
+
+    monkeypatch.setitem(vars(wm), "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(cli_run.cli_inputs, "open_input", lambda *a, **k: pytest.fail("input probed"))
+    result = CliRunner().invoke(cli, ["run", "--vad", "nope", str(tmp_path / "missing.mp4")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == ["wm: unknown voice activity detector 'nope' (--vad); known: energy, silero, off"]

@@ -49,6 +49,7 @@ from whispermedia.errors import PluginError, WhisperMediaError
 from whispermedia.layout.settings import check_shot_changes, needs_word_timestamps
 from whispermedia.options import COMPUTE_TYPES, OptionError, TranscribeOptions
 from whispermedia.run_options import run_option_names, run_option_params, run_options_from_cli
+from whispermedia.speech import backend_for
 
 DEFAULT_FORMAT = "txt"
 # openai-whisper's --output_format all: every format it writes
@@ -354,6 +355,10 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
                     options = options_from_cli(option_values, **{**settled, "word_timestamps": True})
         except OptionError as e:
             raise _fail(e.render(flag_of)) from None
+        try:  # an unknown --vad name is the command line's mistake, found before any input is read
+            backend_for(options)
+        except WhisperMediaError as e:
+            raise _fail(str(e), exit_code_for(e)) from None
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
                        overwrite=overwrite, audio_stream=audio_stream, qc=qc, batch=batch)
@@ -477,14 +482,16 @@ def _with_install_argv(entry: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
-    """List plugins with their hooks, the names --plugin accepts, and plugins that failed to load."""
+    """List plugins with their hooks, the names --plugin and --vad accept, and plugins that failed to load."""
     host = _host(ctx)
     plugins = [record(p) for p in host.plugins()]
     failures = [record(f) for f in host.failures]
     formats = [fields_of(f, "name", "extension", "help") for f in host.output_formats().values()]
     tasks = [fields_of(t, "name", "help") for t in host.tasks().values()]
+    vads = [fields_of(b, "name", "help") for b in host.speech_backends().values()]
     if as_json:
-        report = {"plugins": plugins, "failures": failures, "output_formats": formats, "tasks": tasks}
+        report = {"plugins": plugins, "failures": failures, "output_formats": formats, "tasks": tasks,
+                  "speech_backends": vads}
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     for p in plugins:
@@ -497,6 +504,8 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("output formats: " + ", ".join(f["name"] for f in formats))
     if tasks:
         click.echo("tasks: " + ", ".join(t["name"] for t in tasks))
+    if vads:
+        click.echo("voice activity detectors (--vad): " + ", ".join(b["name"] for b in vads))
     for f in failures:
         click.echo(f"FAILED {failure_line(f)}")
 
