@@ -295,3 +295,22 @@ def test_wm_run_refuses_an_unknown_backend_before_reading_any_input(tmp_path, mo
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == ["wm: unknown voice activity detector 'nope' (--vad); known: energy, silero, off"]
+
+
+def test_words_are_fitted_to_the_region_they_overlap_most():
+    """Word timing can stretch a word over a pause between two regions decoded together: the
+    word is cut back to the region (± padding) holding most of it; words inside a region, and
+    words the VAD missed (no overlap), keep their times; order and segment bounds hold."""
+    from whispermedia.speech import SpeechPlan
+    from whispermedia.types import Segment, SpeechRegion, Word
+
+    plan = SpeechPlan((SpeechRegion(1.0, 2.49), SpeechRegion(3.046, 4.0)), ((100, 400),))
+    words = (Word(" ask", 1.2, 1.5, 0.9), Word(" what", 2.3, 3.1, 0.8),  # mostly in the first region
+             Word(" you", 2.9, 3.3, 0.9),  # mostly in the second: its start moves to 3.046 - 0.03
+             Word(" can", 3.3, 3.6, 0.9), Word(" now", 5.0, 5.4, 0.7))  # the last overlaps none
+    seg = Segment(0, 100, 1.2, 5.4, " ask what you can now", (1, 2), 0.0, -0.2, 1.1, 0.1, words)
+    fitted = plan.fit_words(seg, 0.03)
+    assert [(w.start, w.end) for w in fitted.words] == [(1.2, 1.5), (2.3, 2.52), (3.016, 3.3), (3.3, 3.6),
+                                                        (5.0, 5.4)]
+    assert (fitted.start, fitted.end, fitted.text) == (seg.start, seg.end, seg.text)
+    assert SpeechPlan(None, ((0, 100),)).fit_words(seg, 0.03) is seg

@@ -90,6 +90,21 @@ def test_words_lie_inside_the_regions_with_pauses_and_a_noise_bed(tiny):
     assert d["info"]["speech"] == [[r.start, r.end] for r in t.info.speech]
 
 
+def test_no_word_spans_a_pause_between_regions_decoded_together(tiny):
+    """JFK's pauses split the speech into several regions that one window decodes together; DTW
+    stretches words over those pauses, and the loop cuts each back to its region (± padding)."""
+    t = wm.transcribe(_audio("jfk.flac"), model=tiny, word_timestamps=True)
+    pad = t.info.options.vad_pad
+    regions = [(r.start - pad, r.end + pad) for r in t.info.speech]
+    assert len(regions) >= 2, t.info.speech
+    words = _words(t)
+    assert len(words) >= 20 and "ask not what your country can do for you" in t.text
+    assert all(any(a <= w.start and w.end <= b for a, b in regions) for w in words), \
+        [(w.word, w.start, w.end) for w in words if not any(a <= w.start and w.end <= b for a, b in regions)]
+    assert all(w.start <= w.end for w in words)
+    assert all(p.end <= n.start for p, n in zip(words, words[1:]))
+
+
 def test_non_speech_is_skipped(tiny):
     import nonspeech_corpus as nc
 

@@ -265,6 +265,8 @@ class TranscriptStream:
                         self._report(state)
                         continue
                     segments, state.last_speech_timestamp = timed.segments, timed.last_speech_timestamp
+                    if self.plan.regions:  # no word over a pause the VAD heard as silence
+                        segments = [self.plan.fit_words(s, opts.vad_pad) for s in segments]
                 for segment in segments:
                     # cleared after word timing: emptiness is judged on the adjusted bounds
                     if segment.start == segment.end or not segment.text.strip():

@@ -22,14 +22,15 @@ Backends come from the plugin host (``register_speech_backends``; ``--vad NAME``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .constants import FRAMES_PER_SECOND
 from .errors import PluginFailed, WhisperMediaError
-from .types import SpeechRegion
+from .types import Segment, SpeechRegion
 
 if TYPE_CHECKING:
     from .media import AudioSource
@@ -150,6 +151,30 @@ class SpeechPlan:
             return 1.0 if any(r.start <= start <= r.end for r in self.regions) else 0.0
         covered = sum(max(0.0, min(end, r.end) - max(start, r.start)) for r in self.regions)
         return covered / (end - start)
+
+    def fit_words(self, segment: Segment, pad: float) -> Segment:
+        """``segment`` with each word that runs out of the speech region it overlaps most
+        (widened by ``pad`` seconds) cut back to that region's edges. Word timing (DTW over
+        cross-attention) stretches a word over a pause between two regions decoded together;
+        the VAD heard no speech there. A word that overlaps no region (the VAD missed it) keeps
+        its times. Only shrinks words, so their order and the segment's bounds still hold."""
+        if not self.regions or not segment.words:
+            return segment
+        spans = [(r.start - pad, r.end + pad) for r in self.regions]
+        words = []
+        for w in segment.words:
+            best, most = None, 0.0
+            for a, b in spans:
+                overlap = min(w.end, b) - max(w.start, a)
+                if overlap > most:
+                    best, most = (a, b), overlap
+            if best is not None and not (best[0] <= w.start and w.end <= best[1]):
+                # whole milliseconds, rounded inwards so the word stays inside the region
+                start = math.ceil(max(w.start, best[0]) * 1000 - 1e-6) / 1000
+                end = max(start, math.floor(min(w.end, best[1]) * 1000 + 1e-6) / 1000)
+                w = replace(w, start=start, end=end)
+            words.append(w)
+        return replace(segment, words=tuple(words))
 
 
 def backend_for(options: "TranscribeOptions") -> Optional[SpeechBackend]:
