@@ -278,8 +278,6 @@ def _default_device() -> str:
 )
 @click.option("--overwrite", is_flag=True, cls=GroupedOption, group="output",
               help="Replace outputs that exist (otherwise such an input is skipped).")
-@click.option("--qc", is_flag=True, cls=GroupedOption, group="output",
-              help="After writing SRT/WebVTT, print the wm qc summary of each on stderr.")
 @click.option(
     "--progress",
     "progress_mode",
@@ -312,7 +310,7 @@ def _default_device() -> str:
 @click.option("--fp16", "openai_fp16", default=None, hidden=True)  # accepted and ignored: the dtype follows the model
 @click.pass_context
 def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str, ...], output_dir: Optional[str],
-                overwrite: bool, qc: bool, progress_mode: str, model: str, audio_stream: Optional[int], device: Optional[str],
+                overwrite: bool, progress_mode: str, model: str, audio_stream: Optional[int], device: Optional[str],
                 compute_type: str, openai_formats: Tuple[str, ...], openai_output_dir: Optional[str],
                 openai_fp16: Optional[str], **option_values: Any) -> None:
     """Transcribe (or translate) each FILE and write the requested outputs.
@@ -361,7 +359,7 @@ def run_command(ctx: click.Context, inputs: Tuple[str, ...], plugins: Tuple[str,
             raise _fail(str(e), exit_code_for(e)) from None
         plan = RunPlan(formats=tuple(f.name for f in formats), model=model, device=device,
                        compute_type=compute_type, options=options, output_dir=output_dir or openai_output_dir,
-                       overwrite=overwrite, audio_stream=audio_stream, qc=qc, batch=batch)
+                       overwrite=overwrite, audio_stream=audio_stream, qc=run_options.qc, batch=batch)
         try:
             code = Run(plan, reporter, _default_device, _debug(), run_options).all(inputs)
         except WhisperMediaError as e:  # --ray without the ray extra

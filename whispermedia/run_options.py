@@ -1,4 +1,5 @@
-"""The options of a run over many inputs: folders, the manifest, resume, Ray. Defined once.
+"""The options of a run over many inputs: folders, the manifest, resume, Ray, the QC summary.
+Defined once.
 
 These are not transcription options (``TranscribeOptions``): they say *which* inputs a run
 takes and *how* it schedules and records them, not how one input is transcribed, so they do
@@ -40,7 +41,8 @@ def _flag(help: str, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How ``wm run`` takes and schedules its inputs (``wm run --help``: "Folders, manifest and Ray")."""
+    """How ``wm run`` takes, schedules and reports its inputs (``wm run --help``: "Folders,
+    manifest and Ray"; ``qc`` under "Output"). None of them changes what is written."""
 
     recursive: bool = field(default=False, metadata=_flag(
         "Take the files in the folders' subfolders too (hidden ones are skipped).", kind="switch"))
@@ -70,6 +72,9 @@ class RunOptions:
         metavar="F"))
     ray_cpus: float = field(default=1.0, metadata=_flag(
         "CPUs per actor (torch runs this many threads in it). Default: 1.", metavar="F"))
+    qc: bool = field(default=False, metadata=_flag(
+        "After writing SRT/WebVTT, print the wm qc summary of each on stderr.", kind="switch",
+        group="output"))
 
     def __post_init__(self) -> None:
         check_ray_address(self.ray)
