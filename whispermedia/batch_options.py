@@ -1,27 +1,46 @@
-"""How many files are decoded at once: the options of ``transcribe_many`` and ``wm run`` that
-do not change a result (each file's transcript is the one it gets alone), kept apart from
-``TranscribeOptions`` for that reason. Torch-free, so ``wm run --help`` stays cheap."""
+"""How files are decoded together: the options of ``transcribe_many`` and ``wm run`` that are
+about batching, kept apart from ``TranscribeOptions`` (which say what one decode does).
+``exact`` mode never changes a result (each file's transcript is the one it gets alone);
+``regions`` mode cuts a long file into parts decoded side by side (``whispermedia.regions``),
+which changes what each part's first window is conditioned on. Torch-free, so ``wm run
+--help`` stays cheap."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from .options import _normalize_and_check, option, parse_int
+from .options import _normalize_and_check, option, parse_float, parse_int
 
 # The automatic batch size on a CPU (docs/benchmarks.md, "Batched transcription": on 2 cores the
 # throughput stops rising at about this many files).
 CPU_BATCH_SIZE = 8
 
+BATCH_MODES = ("exact", "regions")
+
+# The shortest part of ``regions`` mode (docs/benchmarks.md, "Batched transcription": the
+# measured cost of cutting more often).
+REGION_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """Continuous batching across files (``whispermedia.scheduler``)."""
+    """Continuous batching across files and, in ``regions`` mode, across the parts of a file
+    (``whispermedia.scheduler``)."""
 
     batch_size: Optional[int] = option(
-        None, "Files decoded at once (continuous batching: each file's transcript is the one it gets "
-              f"alone); none: by device and memory (CPU: {CPU_BATCH_SIZE}).",
+        None, "Streams decoded at once (continuous batching: a file, or in regions mode a part of one); "
+              f"none: by device and memory (CPU: {CPU_BATCH_SIZE}).",
         group="decoding", parse=parse_int, metavar="N", minimum=1, maximum=1024)
+    batch_mode: str = option(
+        "exact", "exact: files side by side, each transcript the one it gets alone; regions: a long "
+                 "file is also cut at speech pauses into parts decoded side by side, each conditioned "
+                 "on its own text only (needs the VAD).",
+        group="decoding", choices=BATCH_MODES, metavar="exact|regions")
+    region_seconds: float = option(
+        REGION_SECONDS, "regions mode: a part is at least S seconds long, cut at the longest pause "
+                        "in the next S seconds.", group="decoding", parse=parse_float, metavar="S",
+        minimum=1)
     seed: int = option(
         0, "Seed of each file's own random numbers for sampling above temperature 0, so that a file's "
            "transcript does not depend on the files beside it.", group="decoding", parse=parse_int,
@@ -29,3 +48,8 @@ class BatchOptions:
 
     def __post_init__(self) -> None:
         _normalize_and_check(self)
+
+    @property
+    def region_length(self) -> Optional[float]:
+        """The scheduler's ``region_seconds``: None in ``exact`` mode."""
+        return self.region_seconds if self.batch_mode == "regions" else None

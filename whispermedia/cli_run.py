@@ -55,13 +55,16 @@ class RunPlan:
     overwrite: bool
     audio_stream: Any  # None, an index, or "lang:<tag>" (audio_streams.parse_request)
     qc: bool = False  # print the QC summary of each subtitle file written (wm qc)
-    batch: BatchOptions = BatchOptions()  # files decoded at once (--batch-size); never changes an output
+    batch: BatchOptions = BatchOptions()  # streams decoded at once (--batch-size, --batch-mode)
 
 
 def plan_settings(plan: RunPlan) -> Dict[str, Any]:
     """What shapes an input's outputs (the manifest's options hash is over this)."""
-    return {"formats": list(plan.formats), "model": plan.model, "compute_type": plan.compute_type,
-            "audio_stream": plan.audio_stream, "options": record(plan.options)}
+    settings = {"formats": list(plan.formats), "model": plan.model, "compute_type": plan.compute_type,
+                "audio_stream": plan.audio_stream, "options": record(plan.options)}
+    if plan.batch.region_length is not None:  # regions mode changes the text; exact mode never does
+        settings["regions"] = plan.batch.region_length
+    return settings
 
 
 class Run:
@@ -307,9 +310,13 @@ class Run:
         batch = self.plan.batch
         rows = rows_per_stream(self.plan.options)
         size = 1
-        if len(jobs) > 1 and isinstance(model, Whisper):  # a stand-in model goes through transcribe()
-            size = min(len(jobs), batch.batch_size or auto_batch_size(model, rows))
-        if size <= 1:
+        # a stand-in model (tests) goes through transcribe(), one file at a time
+        regions = batch.region_length is not None and isinstance(model, Whisper)
+        if (len(jobs) > 1 or regions) and isinstance(model, Whisper):
+            size = batch.batch_size or auto_batch_size(model, rows)
+            if not regions:  # regions mode: the parts of one file fill the streams
+                size = min(len(jobs), size)
+        if size <= 1 and not regions:
             for job in jobs:
                 torch.manual_seed(batch.seed)  # what the scheduler's per-file generator starts from
                 self._work(job, model)
@@ -318,7 +325,7 @@ class Run:
             return
         fps = {id(job): self.fingerprint_of(job) for job in jobs}  # before the work, as _work takes it
         by_key = {id(job): job for job in jobs}
-        scheduler = Scheduler(model, size, rows, seed=batch.seed)
+        scheduler = Scheduler(model, size, rows, seed=batch.seed, region_seconds=batch.region_length)
         results = scheduler.run((id(job), lambda job=job: stream_of(self.plan, job, model, self.reporter))
                                 for job in jobs)
         try:

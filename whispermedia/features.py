@@ -346,6 +346,20 @@ class MelWindows:
         self.maximum = float(maximum) if maximum is not None else float("-inf")
         self._cursor.close()  # pass 2 starts from the beginning again
 
+    def reader(self) -> Optional["MelWindows"]:
+        """A second reader of the same input's windows, with its own position: the same
+        numbers (pass 1 is shared, not redone), for decoding two stretches of one input side by
+        side (``whispermedia.regions``) without each restarting the other's decoding. None when
+        the input cannot be decoded twice at once (a caller's file object, a spooled pipe: one
+        file position). Closing it leaves the input to this one."""
+        if self.source is None or not self.source.concurrent:
+            return None
+        twin = object.__new__(MelWindows)
+        twin.__dict__.update(self.__dict__)
+        twin._owns_source = False
+        twin._cursor = _Cursor(self.source.chunks, self.padding)
+        return twin
+
     def window(self, seek: int, n_frames: int = N_FRAMES) -> torch.Tensor:
         """Frames [seek, seek + n_frames) of the whole input's normalised log-mel: float32,
         shape = (n_mels, k) with k = min(seek + n_frames, self.n_frames) - seek (0 past the

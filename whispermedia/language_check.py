@@ -43,6 +43,14 @@ class LanguageCheck:
         self._points = sorted({p for p in points if p >= first_seek + N_FRAMES})  # past the first window
         self.checked: List[Tuple[float, LanguageGuess]] = []  # (window start in seconds, its language)
 
+    def within(self, start: int, end: int) -> "LanguageCheck":
+        """The checks whose point is in mel frames [start, end): for a part of the file decoded
+        by its own loop (``pipeline.Part``), whose windows come in order only among themselves."""
+        part = LanguageCheck.__new__(LanguageCheck)
+        part.model, part.language, part.checked = self.model, self.language, []
+        part._points = [p for p in self._points if start <= p < end]
+        return part
+
     def see(self, seek: int, mel: torch.Tensor, audio_features: torch.Tensor) -> None:
         """A decoded, non-silent window at mel frame ``seek``: its padded mel [n_mels, 3000] and
         encoder output [1, n_audio_ctx, n_audio_state]; detected when it is the first at or

@@ -62,6 +62,21 @@ class _LoopState:
     prompt_reset_since: int  # conditioning starts at this index of all_tokens
     segment_count: int = 0
     last_speech_timestamp: float = 0.0  # seconds: the end of the last word timed
+    span: Tuple[int, int] = (0, 0)  # the mel frames whose progress this loop reports
+
+
+@dataclass
+class Part:
+    """One stretch of a file decoded by its own loop: the whole file, or in ``regions`` mode
+    (``whispermedia.regions``) one of the stretches it is cut into at speech pauses.
+
+    clips: the (start, end) mel frames it decodes; span: the frames it accounts for (its
+    clips and the pauses around them, for progress); mel: its reader of the file's windows.
+    """
+
+    clips: Tuple[Tuple[int, int], ...]
+    span: Tuple[int, int]
+    mel: features.MelWindows
 
 
 class TranscriptStream:
@@ -104,7 +119,11 @@ class TranscriptStream:
             raise
         self.suppressed: List[Suppression] = []  # segments decoded and not written (info.suppressed)
         self._regions = RegionLanguage(model, mel) if options.language_per_region and model.is_multilingual else None
-        self.language_check: Optional[LanguageCheck] = None  # spot checks of a detected language (_run)
+        self.language_check: Optional[LanguageCheck] = None  # spot checks of a detected language (_begin)
+        self._states: List[_LoopState] = []  # each part's loop, for progress
+        self._checks: List[LanguageCheck] = []  # each part's spot checks
+        self._begun = False
+        self._readers: List[features.MelWindows] = []  # the parts' own readers (parts)
         self._info: Optional[TranscriptInfo] = None
         self._task_token = ""
         self._tokenizer: Optional[Tokenizer] = None
@@ -176,6 +195,8 @@ class TranscriptStream:
 
     def close(self) -> None:
         """Release the input (a spooled pipe's temporary copy); the segments decoded so far stay."""
+        for reader in self._readers:
+            reader.close()
         self.mel.close()
 
     def collect(self) -> Transcript:
@@ -186,35 +207,105 @@ class TranscriptStream:
         """The long-form loop, step-wise: yields each ``Segment`` as it is made and, for the model
         work of a window, an ``EncodeRequest`` or ``LogitsRequest``, whose answer is sent back
         (``_served`` answers them one by one; ``scheduler`` batches them across streams). Its
-        driver runs it under ``torch.no_grad()``."""
-        info = self.info
-        opts = self.options
-        tok = self._tokenizer
+        driver runs it under ``torch.no_grad()``. The model side is ``self.inference`` (None:
+        a ``CachedInference`` per decode) and sampling draws from ``self.generator``."""
+        self._begin()
+        whole = Part(clips=self.plan.clips, span=(0, self.content_frames), mel=self.mel)
+        yield from self.run_part(whole, self.inference, self.generator, self.language_check)
+        self._end()
 
+    def parts(self, cuts: Sequence[Tuple[Tuple[int, int], ...]]) -> Optional[List[Part]]:
+        """The file as independent parts, each decoding the clips of one entry of ``cuts``
+        (``regions.split_clips``), each with its own reader of the windows; None when the input
+        cannot be read at two places at once (``MelWindows.reader``)."""
+        readers = [self.mel] + [self.mel.reader() for _ in cuts[1:]]
+        if any(r is None for r in readers):
+            return None
+        self._readers.extend(readers[1:])
+        bounds = [c[0][0] for c in cuts[1:]] + [self.content_frames]
+        starts = [0] + bounds[:-1]
+        return [Part(clips=tuple(c), span=(a, b), mel=r) for c, a, b, r in zip(cuts, starts, bounds, readers)]
+
+    def part_check(self, part: Part) -> Optional[LanguageCheck]:
+        """The language spot checks that fall in ``part`` (None when the file has none)."""
+        self._begin()
+        if self.language_check is None:
+            return None
+        check = self.language_check.within(*part.span)
+        self._checks.append(check)
+        return check
+
+    def assemble(self, segments: Sequence[Sequence[Segment]]) -> Transcript:
+        """The transcript of a file decoded in parts: each part's segments (``run_part``), in
+        the parts' order, numbered from 0; the suppressed ones in time order."""
+        numbered, n = [], 0
+        for part in segments:
+            for segment in part:
+                numbered.append(dataclasses.replace(segment, id=n))
+                n += 1
+        self.suppressed.sort(key=lambda s: s.segment.start)
+        if self.language_check is not None:
+            self.language_check.checked = sorted((c for check in self._checks for c in check.checked),
+                                                 key=lambda c: c[0])
+        self._end()
+        spans = tuple((round(a / FRAMES_PER_SECOND, 3), round(b / FRAMES_PER_SECOND, 3))
+                      for a, b in (st.span for st in sorted(self._states, key=lambda st: st.span)))
+        self._info = dataclasses.replace(self._info, parts=spans)
+        return Transcript(info=self.info, segments=tuple(numbered))
+
+    def _begin(self) -> None:
+        """What a file's decode does once, before its first window (of any part)."""
+        if self._begun:
+            return
+        self._begun = True
+        info, opts, tok = self.info, self.options, self._tokenizer
         if opts.word_timestamps and self._task_token == "translate":
             warnings.warn("word timings of a translation may be unreliable: the words are not the speech's")
-        clips = self.plan.clips  # the user's clip_timestamps, within the speech regions when detected
-        defence = Defence(opts, self.plan, self.model.name) if opts.suppress_hallucinations else None
-        initial_prompt_tokens = tok.encode(" " + opts.initial_prompt.strip()) if opts.initial_prompt else []
-        remaining_prompt_length = self.model.dims.n_text_ctx // 2 - 1 - len(initial_prompt_tokens)
-        state = _LoopState(seek=self._first_seek(), all_tokens=list(initial_prompt_tokens), prompt_reset_since=0)
-
-        language = info.language
         if self.plan.regions is not None:
             # options only the model can refuse (token ids, a prefix too long), refused even
             # when no window is decoded because no speech was found
             prefix = tuple(tok.encode(" " + opts.prefix.strip())) if opts.prefix else None
             DecodingTask(self.model, opts.decoding_options(opts.temperature[0], task=self._task_token,
-                                                           language=language, prefix=prefix), tok)
-        self._report(state)  # the language is known before the first window is decoded: say so
+                                                           language=info.language, prefix=prefix), tok)
         if opts.language is None and self._regions is None and self.model.is_multilingual:
-            self.language_check = LanguageCheck(self.model, language, self.content_frames, self._first_seek())
+            self.language_check = LanguageCheck(self.model, info.language, self.content_frames, self._first_seek())
+
+    def _end(self) -> None:
+        """What a file's decode does once, after its last window."""
+        if self.suppressed:
+            self._info = dataclasses.replace(self._info, suppressed=tuple(self.suppressed))
+        if self.language_check is not None:
+            message = self.language_check.warning(self.source)
+            if message is not None:
+                warnings.warn(message, stacklevel=2)
+
+    def run_part(self, part: Part, inference: Optional[Inference], generator: Optional[torch.Generator],
+                 language_check: Optional[LanguageCheck]
+                 ) -> Generator[Union[Segment, EncodeRequest, LogitsRequest], Optional[torch.Tensor], None]:
+        """openai-whisper's loop over the clips of ``part``, conditioning on the part's own
+        text only; segments are numbered from 0 within the part (``assemble`` renumbers).
+        ``inference``/``generator``: the decoder's model side and sampling's random numbers."""
+        self._begin()
+        info = self.info
+        opts = self.options
+        tok = self._tokenizer
+        clips = part.clips  # the user's clip_timestamps, within the speech regions when detected
+        defence = Defence(opts, self.plan, self.model.name) if opts.suppress_hallucinations else None
+        initial_prompt_tokens = tok.encode(" " + opts.initial_prompt.strip()) if opts.initial_prompt else []
+        remaining_prompt_length = self.model.dims.n_text_ctx // 2 - 1 - len(initial_prompt_tokens)
+        first = clips[0][0] if clips else part.span[0]
+        state = _LoopState(seek=first, all_tokens=list(initial_prompt_tokens), prompt_reset_since=0,
+                           span=part.span)
+        self._states.append(state)
+        self._report()  # the language is known before the first window is decoded: say so
+
+        language = info.language
         for clip_start, clip_end in clips:
             state.seek = max(state.seek, clip_start)
             while state.seek < clip_end:
                 window = Window(seek=state.seek, content_frames=self.content_frames,
                                 size=min(N_FRAMES, self.content_frames - state.seek, clip_end - state.seek))
-                mel = self.mel[:, window.seek:window.seek + window.size]
+                mel = part.mel[:, window.seek:window.seek + window.size]
                 mel = features.pad_or_trim(mel, N_FRAMES).to(self.model.device)
                 audio_features = yield EncodeRequest(self.model, mel[None])  # once per window
 
@@ -231,15 +322,16 @@ class TranscriptStream:
                     prompt = initial_prompt_tokens + state.all_tokens[ignored:][-remaining_prompt_length:]
                 else:
                     prompt = state.all_tokens[state.prompt_reset_since:]
-                result = yield from self._decode_with_fallback(audio_features, prompt, tok, language)
+                result = yield from self._decode_with_fallback(audio_features, prompt, tok, language,
+                                                                inference, generator)
 
-                if self.language_check is not None:  # silent-looking windows too: a language the
+                if language_check is not None:  # silent-looking windows too: a language the
                     # decoder was not told often decodes as silence
-                    self.language_check.see(window.seek, mel, audio_features)
+                    language_check.see(window.seek, mel, audio_features)
                 if self._is_silence(result):
                     self._suppress("no-speech", _split_segments(result, tok, window)[0])
                     state.seek += window.size
-                    self._report(state)
+                    self._report()
                     continue
 
                 segments, window = _split_segments(result, tok, window)
@@ -262,7 +354,7 @@ class TranscriptStream:
                     state.seek = timed.seek
                     if timed.skip:  # a hallucination after silence: nothing of this window is kept
                         self._suppress("silence-hallucination", segments)
-                        self._report(state)
+                        self._report()
                         continue
                     segments, state.last_speech_timestamp = timed.segments, timed.last_speech_timestamp
                     if self.plan.regions:  # no word over a pause the VAD heard as silence
@@ -285,13 +377,10 @@ class TranscriptStream:
                 if not opts.condition_on_previous_text or result.temperature > 0.5:
                     # a high-temperature window is unreliable context for the next one
                     state.prompt_reset_since = len(state.all_tokens)
-                self._report(state)
-        if self.suppressed:
-            self._info = dataclasses.replace(self._info, suppressed=tuple(self.suppressed))
-        if self.language_check is not None:
-            message = self.language_check.warning(self.source)
-            if message is not None:
-                warnings.warn(message, stacklevel=2)
+                self._report()
+        if part.span[1] < self.content_frames:  # a part before the last: the pause after it is done too
+            state.seek = max(state.seek, part.span[1])
+            self._report()
 
     def _suppress(self, reason: str, segments: Sequence[Segment]) -> None:
         """Record decoded segments that are not written (those with text), with the reason."""
@@ -299,11 +388,14 @@ class TranscriptStream:
             if segment.text.strip():
                 self.suppressed.append(Suppression(reason, dataclasses.replace(segment, id=-1)))
 
-    def _report(self, state: _LoopState) -> None:
+    def _report(self) -> None:
         if self.progress is not None:
-            done = min(state.seek, self.content_frames) * HOP_LENGTH / SAMPLE_RATE
+            # each part's loop accounts for its span: the frames before its seek are done
+            frames = sum(min(max(st.seek, lo), hi) - lo for st in self._states for lo, hi in [st.span])
+            done = min(frames, self.content_frames) * HOP_LENGTH / SAMPLE_RATE
             info = self.info
-            self.progress(Progress(seconds_done=done, seconds_total=info.duration, segments=state.segment_count,
+            segments = sum(st.segment_count for st in self._states)
+            self.progress(Progress(seconds_done=done, seconds_total=info.duration, segments=segments,
                                    source=self.source, language=info.language,
                                    language_probability=info.language_probability))
 
@@ -318,7 +410,8 @@ class TranscriptStream:
         return skip
 
     def _decode_with_fallback(self, audio_features: torch.Tensor, prompt: Sequence[int], tok: Tokenizer,
-                              language: str) -> Generator[LogitsRequest, torch.Tensor, DecodingResult]:
+                              language: str, inference: Optional[Inference], generator: Optional[torch.Generator]
+                              ) -> Generator[LogitsRequest, torch.Tensor, DecodingResult]:
         """Decode at each temperature in turn until the result is neither repetitive nor
         improbable (or looks like silence). audio_features: [1, n_audio_ctx, n_audio_state]."""
         opts = self.options
@@ -327,7 +420,7 @@ class TranscriptStream:
         for t in opts.temperature:
             decoding = opts.decoding_options(t, task=self._task_token, language=language,
                                              prompt=tuple(prompt), prefix=prefix)
-            task = DecodingTask(self.model, decoding, tok, generator=self.generator, inference=self.inference)
+            task = DecodingTask(self.model, decoding, tok, generator=generator, inference=inference)
             result = (yield from task.steps(audio_features))[0]
             too_repetitive = (opts.compression_ratio_threshold is not None
                               and result.compression_ratio > opts.compression_ratio_threshold)

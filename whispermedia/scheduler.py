@@ -19,17 +19,19 @@ per window each), which run inside their stream.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
 
 from .batched import BatchedInference, SlotInference, SlotPool
 from .decoding import EncodeRequest, LogitsRequest, decode_threads
-from .batch_options import CPU_BATCH_SIZE, BatchOptions
+from .batch_options import CPU_BATCH_SIZE, REGION_SECONDS, BatchOptions
 from .model import Whisper
 from .options import TranscribeOptions
 from .pipeline import TranscriptStream
+from .regions import split_clips
 from .types import Segment, Transcript
 
 # Windows encoded in one encoder call at most: the encoder's activations grow with the batch
@@ -76,27 +78,43 @@ Result = Union[Transcript, Exception]
 
 
 @dataclass
-class _Open:
-    """An open stream: its input, its step-wise run, the request it waits on."""
+class _File:
+    """An open input: its stream and its parts' segments (one part unless ``regions`` mode)."""
 
     key: Any
     stream: TranscriptStream
-    run: Any  # the generator of TranscriptStream._run
+    parts: List[List[Segment]]
+    left: int  # parts not finished
+    failed: Optional[Exception] = None
+    whole: bool = True  # decoded as one part (the stream's own loop, its result as alone)
+
+
+@dataclass
+class _Run:
+    """One part of an input being decoded: its step-wise loop, its slot, the request it waits on."""
+
+    file: _File
+    index: int
+    run: Any  # the generator of TranscriptStream._run / run_part
     slot: int
-    segments: List[Segment] = field(default_factory=list)
     request: Any = None
 
 
 class Scheduler:
-    """Transcribes streams ``batch_size`` at a time with continuous batching (module docstring)."""
+    """Transcribes streams ``batch_size`` at a time with continuous batching (module docstring).
+
+    ``region_seconds``: None (``exact`` mode: each file one stream, its transcript the one it
+    gets alone) or the shortest part of ``regions`` mode (``whispermedia.regions``: a file cut
+    at speech pauses into parts that are streams of their own)."""
 
     def __init__(self, model: Whisper, batch_size: int, rows_per_slot: int, seed: int = 0,
-                 encode_batch: int = ENCODE_BATCH):
+                 encode_batch: int = ENCODE_BATCH, region_seconds: Optional[float] = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
         self.model = model
         self.batch_size = batch_size
         self.seed = seed
+        self.region_seconds = region_seconds
         self.encode_batch = max(1, encode_batch)
         self.pool = SlotPool(model, batch_size, rows_per_slot)
         self.batched = BatchedInference(model)
@@ -106,50 +124,102 @@ class Scheduler:
         ``Transcript``) as each finishes, or (key, the exception) for one that failed to open or
         to decode; the other streams go on."""
         queue = iter(jobs)
-        active: List[_Open] = []
+        waiting: Deque[Tuple[_File, int, Any]] = deque()  # parts opened, not started: (file, index, start)
+        active: List[_Run] = []
         try:
             while True:
                 while len(active) < self.batch_size:
-                    job = next(queue, None)
-                    if job is None:
-                        break
-                    opened, done = self._open(*job)
-                    if opened is not None and done is None:
-                        active.append(opened)
+                    if not waiting:
+                        job = next(queue, None)
+                        if job is None:
+                            break
+                        failed = self._open(*job, waiting)
+                        if failed is not None:
+                            yield failed
+                        continue
+                    file, index, start = waiting.popleft()
+                    if file.failed is not None:  # another part of it failed: not started
+                        done = self._part_done(file, index, None)
+                    else:
+                        r, done = self._start(file, index, start)
+                        if r is not None:
+                            active.append(r)
                     if done is not None:
                         yield done
                 if not active:
                     return
                 replies = self._serve(active)
-                still: List[_Open] = []
-                for s, reply in zip(active, replies):
-                    done = self._advance(s, reply)
-                    if done is None:
-                        still.append(s)
-                    else:
+                still: List[_Run] = []
+                for r, reply in zip(active, replies):
+                    ended, done = self._advance(r, reply)
+                    if not ended:
+                        still.append(r)
+                    if done is not None:
                         yield done
                 active = still
         finally:  # stopped early (the caller closed us, or a model call failed): free what is open
-            for s in active:
-                if s.stream.inference is not None:
-                    self._finish(s, None)
+            files = {id(r.file): r.file for r in active}
+            files.update((id(f), f) for f, _, _ in waiting)
+            for r in active:
+                r.run.close()
+                self.pool.release(r.slot)
+            for f in files.values():
+                f.stream.close()
 
-    # -- one stream --------------------------------------------------------------------------
-    def _open(self, key: Any, open_stream: Callable[[], TranscriptStream]) -> Tuple[Optional[_Open], Optional[tuple]]:
-        """Open a stream and run it to its first request (or its end: a file with no windows)."""
+    # -- one input ---------------------------------------------------------------------------
+    def _open(self, key: Any, open_stream: Callable[[], TranscriptStream],
+              waiting: Deque[Tuple[_File, int, Any]]) -> Optional[Tuple[Any, Result]]:
+        """Open an input and queue its parts; (key, the exception) when it cannot be opened."""
         try:
             stream = open_stream()
-            stream.info  # the language settled (a batch-1 detection) before the first window
         except Exception as exc:  # one input's failure is its result
-            return None, (key, exc)
-        slot = self.pool.acquire()
-        stream.inference = SlotInference(self.model, self.pool, slot)
-        stream.generator = seeded_generator(self.model, self.seed)
-        s = _Open(key, stream, stream._run(), slot)
-        return s, self._advance(s, None)
+            return key, exc
+        try:
+            stream.info  # the language settled (a batch-1 detection) before the first window
+            parts = self._parts(stream)
+        except Exception as exc:
+            stream.close()
+            return key, exc
+        file = _File(key, stream, [[] for _ in range(max(1, len(parts or ())))], left=max(1, len(parts or ())),
+                     whole=parts is None)
+        if parts is None:
+            waiting.append((file, 0, lambda inference, generator: self._whole(stream, inference, generator)))
+        else:
+            for i, part in enumerate(parts):
+                waiting.append((file, i, lambda inference, generator, part=part:
+                                stream.run_part(part, inference, generator, stream.part_check(part))))
+        return None
 
-    def _advance(self, s: _Open, reply: Optional[torch.Tensor]) -> Optional[Tuple[Any, Result]]:
-        """Send ``reply`` and run the stream to its next request; (key, result) when it ends."""
+    def _parts(self, stream: TranscriptStream) -> Optional[list]:
+        """The parts ``regions`` mode decodes the stream in; None for one part."""
+        if self.region_seconds is None or stream._regions is not None:
+            return None  # language_per_region: a part's language would depend on the one before
+        cuts = split_clips(stream.plan, self.region_seconds)
+        if len(cuts) < 2:
+            return None
+        return stream.parts(cuts)
+
+    @staticmethod
+    def _whole(stream: TranscriptStream, inference: Any, generator: torch.Generator):
+        stream.inference, stream.generator = inference, generator
+        return stream._run()
+
+    def _start(self, file: _File, index: int, start: Callable) -> Tuple[Optional[_Run], Optional[tuple]]:
+        """Start one part on a free slot and run it to its first request (or its end)."""
+        slot = self.pool.acquire()
+        try:
+            # part 0 draws from the seed itself (a file of one part, as alone); part i from seed + i
+            run = start(SlotInference(self.model, self.pool, slot), seeded_generator(self.model, self.seed + index))
+        except Exception as exc:
+            self.pool.release(slot)
+            return None, self._part_done(file, index, exc)
+        r = _Run(file, index, run, slot)
+        ended, done = self._advance(r, None)
+        return (None if ended else r), done
+
+    def _advance(self, r: _Run, reply: Optional[torch.Tensor]) -> Tuple[bool, Optional[Tuple[Any, Result]]]:
+        """Send ``reply`` and run the part to its next request: (whether it ended, (key,
+        result) when that ended its input)."""
         try:
             # the streams' own work between model calls (logit filters, beam bookkeeping, cache
             # reorders) is many small ops: with at most DECODE_THREADS, as CachedInference runs it
@@ -157,27 +227,46 @@ class Scheduler:
             with torch.no_grad(), decode_threads(self.model.device):
                 while True:
                     try:
-                        item = s.run.send(reply)
+                        item = r.run.send(reply)
                     except StopIteration:
-                        return self._finish(s, Transcript(info=s.stream.info, segments=tuple(s.segments)))
+                        return True, self._end_run(r, None)
                     if isinstance(item, Segment):
-                        s.segments.append(item)
+                        r.file.parts[r.index].append(item)
                         reply = None
                         continue
-                    s.request = item
-                    return None
+                    r.request = item
+                    return False, None
         except Exception as exc:
-            return self._finish(s, exc)
+            return True, self._end_run(r, exc)
 
-    def _finish(self, s: _Open, result: Result) -> Tuple[Any, Result]:
-        s.run.close()
-        s.stream.close()
-        s.stream.inference = None
-        self.pool.release(s.slot)
-        return s.key, result
+    def _end_run(self, r: _Run, exc: Optional[Exception]) -> Optional[Tuple[Any, Result]]:
+        r.run.close()
+        self.pool.release(r.slot)
+        return self._part_done(r.file, r.index, exc)
+
+    def _part_done(self, file: _File, index: int, exc: Optional[Exception]) -> Optional[Tuple[Any, Result]]:
+        """One part of ``file`` ended (``exc``: how it failed); (key, result) when it was the last."""
+        if exc is not None and file.failed is None:
+            file.failed = exc
+        file.left -= 1
+        if file.left > 0:
+            return None
+        stream = file.stream
+        try:
+            if file.failed is not None:
+                return file.key, file.failed
+            if file.whole:
+                return file.key, Transcript(info=stream.info, segments=tuple(file.parts[0]))
+            try:
+                return file.key, stream.assemble(file.parts)
+            except Exception as e:
+                return file.key, e
+        finally:
+            stream.inference = None
+            stream.close()
 
     # -- one round ---------------------------------------------------------------------------
-    def _serve(self, active: List[_Open]) -> List[torch.Tensor]:
+    def _serve(self, active: List[_Run]) -> List[torch.Tensor]:
         """The answer to every open stream's request, in order."""
         replies: List[Optional[torch.Tensor]] = [None] * len(active)
         encodes = [i for i, s in enumerate(active) if isinstance(s.request, EncodeRequest)]
@@ -200,33 +289,40 @@ class Scheduler:
 
 def transcribe_many(inputs: Iterable[Any], *, model: Union[str, os.PathLike, Whisper, None] = None,
                     options: Optional[TranscribeOptions] = None, batch_size: Optional[int] = None,
+                    batch_mode: str = "exact", region_seconds: float = REGION_SECONDS,
                     seed: int = 0, audio_stream: Union[None, int, str] = None,
                     progress: Optional[Callable] = None, device: Optional[str] = None,
                     **kwargs: Any) -> Iterator[Tuple[Any, Result]]:
     """Transcribe many inputs at once, yielding ``(input, Transcript)`` for each as it finishes
     (not in input order), or ``(input, exception)`` for one that could not be opened or decoded.
 
-    Each input's result is identical to ``transcribe(input, ...)`` with the same options, for
-    any ``batch_size`` (sampling at temperatures above 0 draws from the input's own generator
-    seeded with ``seed``, where ``transcribe`` uses torch's global one). ``batch_size``: streams
-    decoded at once (None: ``auto_batch_size``). The other arguments are ``transcribe``'s; the
-    options are checked, and the model loaded, before the first input is opened.
+    ``batch_mode="exact"``: each input's result is identical to ``transcribe(input, ...)`` with
+    the same options, for any ``batch_size`` (sampling at temperatures above 0 draws from the
+    input's own generator seeded with ``seed``, where ``transcribe`` uses torch's global one).
+    ``batch_mode="regions"``: an input with speech regions (the VAD on) is also cut at its
+    pauses into parts of at least ``region_seconds`` decoded side by side
+    (``whispermedia.regions``); its result is the same at any ``batch_size``, and differs from
+    ``transcribe``'s only in what each part's first window is conditioned on
+    (``TranscriptInfo.parts`` says where the parts start). ``batch_size``: streams decoded at
+    once (None: ``auto_batch_size``). The other arguments are ``transcribe``'s; the options are
+    checked, and the model loaded, before the first input is opened.
     """
     from .constants import DEFAULT_MODEL
     from .pipeline import _options, resolve_model, stream
 
     opts = _options(options, kwargs)
-    batch = BatchOptions(batch_size=batch_size, seed=seed)
+    batch = BatchOptions(batch_size=batch_size, batch_mode=batch_mode, region_seconds=region_seconds, seed=seed)
     whisper = resolve_model(DEFAULT_MODEL if model is None else model, device)
     rows = rows_per_stream(opts)
     size = batch.batch_size or auto_batch_size(whisper, rows)
     inputs = list(inputs)
-    size = max(1, min(size, len(inputs)))
+    if batch.region_length is None:  # no more streams than files (in regions mode, parts fill them)
+        size = max(1, min(size, len(inputs)))
 
     def opener(item: Any) -> Callable[[], TranscriptStream]:
         return lambda: stream(item, model=whisper, options=opts, audio_stream=audio_stream, progress=progress)
 
-    scheduler = Scheduler(whisper, size, rows, seed=batch.seed)
+    scheduler = Scheduler(whisper, size, rows, seed=batch.seed, region_seconds=batch.region_length)
     return scheduler.run((item, opener(item)) for item in inputs)
 
 

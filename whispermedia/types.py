@@ -112,6 +112,9 @@ class TranscriptInfo:
     speech: Optional[Tuple[SpeechRegion, ...]] = field(default=None, compare=False, repr=False)
     # decoded segments that were not written, with the reason (in time order); None: none
     suppressed: Optional[Tuple[Suppression, ...]] = field(default=None, compare=False, repr=False)
+    # regions batch mode (whispermedia.regions): the (start, end) seconds of each part decoded by
+    # its own loop, in time order; None: the input was decoded as one
+    parts: Optional[Tuple[Tuple[float, float], ...]] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ class Transcript:
         info["options"] = {k: list(v) if isinstance(v, tuple) else v
                            for k, v in (options.given() if options is not None else {}).items()}
         # facts that are not known for every input are written only when they are
-        for name in ("media", "audio_stream", "speech", "suppressed"):
+        for name in ("media", "audio_stream", "speech", "suppressed", "parts"):
             if info[name] is None:
                 del info[name]
         if self.info.media is not None:
@@ -160,6 +163,8 @@ class Transcript:
             info["speech"] = [[r.start, r.end] for r in self.info.speech]
         if self.info.suppressed is not None:
             info["suppressed"] = [s.to_dict() for s in self.info.suppressed]
+        if self.info.parts is not None:
+            info["parts"] = [list(p) for p in self.info.parts]
         return {
             "text": self.text,
             "segments": [s.to_dict() for s in self.segments],
