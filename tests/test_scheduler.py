@@ -121,6 +121,35 @@ def test_batched_logits_equal_alone_whatever_the_company(tiny_model):
         assert torch.equal(step(n)[0], expected)
 
 
+def test_window_encoder_gives_each_window_its_own_bits(tiny_model):
+    """Windows encoded by the worker threads (one CPU thread each) and by the caller's thread
+    (``help``, with the cores left) equal each window encoded alone; close() drops the rest."""
+    from whispermedia.batched import WindowEncoder
+
+    g = torch.Generator().manual_seed(3)
+    mels = [torch.randn(1, tiny_model.dims.n_mels, 2 * tiny_model.dims.n_audio_ctx, generator=g) for _ in range(5)]
+    with torch.no_grad():
+        alone = [tiny_model.embed_audio(m) for m in mels]
+    for streams in (1, 4):  # 1: in the caller's thread; 4: workers (on a machine of 2 cores or more)
+        encoder = WindowEncoder(tiny_model, streams)
+        try:
+            futures = encoder.submit(mels)
+            with encoder.idle():
+                while encoder.help():
+                    pass
+            for f, a in zip(futures, alone):
+                assert torch.equal(f.result(timeout=60), a)
+        finally:
+            encoder.close()
+    encoder = WindowEncoder(tiny_model, 4)
+    futures = encoder.submit(mels)
+    encoder.close()  # the windows not started are dropped, none is left running
+    assert all(f.done() for f in futures) and all(f.cancelled() or torch.equal(f.result(), a)
+                                                  for f, a in zip(futures, alone))
+    with pytest.raises(ValueError, match="closed"):
+        encoder.submit(mels[:1])
+
+
 def test_chunks_keep_a_decode_whole_and_rows_under_the_limit():
     assert _chunks([5, 5, 5], 10) == [(0, 2), (2, 3)]
     assert _chunks([70, 1], 64) == [(0, 1), (1, 2)]

@@ -6,8 +6,10 @@ timestamp rules, the temperature ladder with beams and best_of, thresholds, the 
 word timing) step-wise (``TranscriptStream._run``): it yields the model work a window needs
 (``EncodeRequest``, ``LogitsRequest``) and is sent the answer. The ``Scheduler`` keeps up to
 ``batch_size`` streams open; each round it answers every open stream's request: the windows to
-encode in batches, each prompt step alone (prompts differ in length), every one-token step of
-every stream (beams and samples included) in one ``BatchedInference.step``. A stream whose
+encode go to the encoder (``WindowEncoder``: on a CPU a thread of its own, so that windows are
+encoded while the decoder steps), each prompt step runs alone (prompts differ in length), every
+one-token step of every stream (beams and samples included) in one ``BatchedInference.step``;
+a stream whose window is still being encoded sits the round out. A stream whose
 window ends, or falls back to the next temperature, simply asks again in the next round; a
 stream whose file ends gives its slot to the next file in the queue. No stream waits for
 another's fallback chain and the batch never shrinks while files remain.
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
 
-from .batched import BatchedInference, SlotInference, SlotPool
+from .batched import BatchedInference, SlotInference, SlotPool, WindowEncoder
 from .decoding import EncodeRequest, LogitsRequest, decode_threads
 from .batch_options import CPU_BATCH_SIZE, REGION_SECONDS, BatchOptions
 from .model import Whisper
@@ -34,9 +37,9 @@ from .pipeline import TranscriptStream
 from .regions import split_clips
 from .types import Segment, Transcript
 
-# Windows encoded in one encoder call at most: the encoder's activations grow with the batch
-# (base: about 100 MB a window, mostly the 1500 x 1500 attention scores), and past a few windows
-# a CPU gains nothing more (docs/benchmarks.md, "Batched transcription").
+# Windows encoded in one encoder call at most, on a GPU: the encoder's activations grow with the
+# batch (base: about 100 MB a window, mostly the 1500 x 1500 attention scores). A CPU encodes one
+# window a call, beside the decoder (batched.WindowEncoder).
 ENCODE_BATCH = 4
 
 # The share of free memory the decoder's cache pool may take when the batch size is automatic.
@@ -98,6 +101,7 @@ class _Run:
     run: Any  # the generator of TranscriptStream._run / run_part
     slot: int
     request: Any = None
+    encoding: Optional[futures.Future] = None  # its window's features, while being encoded
 
 
 class Scheduler:
@@ -118,12 +122,14 @@ class Scheduler:
         self.encode_batch = max(1, encode_batch)
         self.pool = SlotPool(model, batch_size, rows_per_slot)
         self.batched = BatchedInference(model)
+        self.encoder: Optional[WindowEncoder] = None  # while run() runs
 
     def run(self, jobs: Iterable[Tuple[Any, Callable[[], TranscriptStream]]]) -> Iterator[Tuple[Any, Result]]:
         """``jobs``: (key, open) pairs, ``open()`` making the key's stream. Yields (key, its
         ``Transcript``) as each finishes, or (key, the exception) for one that failed to open or
         to decode; the other streams go on."""
         queue = iter(jobs)
+        self.encoder = WindowEncoder(self.model, self.batch_size, self.encode_batch)
         waiting: Deque[Tuple[_File, int, Any]] = deque()  # parts opened, not started: (file, index, start)
         active: List[_Run] = []
         try:
@@ -151,6 +157,9 @@ class Scheduler:
                 replies = self._serve(active)
                 still: List[_Run] = []
                 for r, reply in zip(active, replies):
+                    if reply is None:  # its window is still being encoded
+                        still.append(r)
+                        continue
                     ended, done = self._advance(r, reply)
                     if not ended:
                         still.append(r)
@@ -165,6 +174,7 @@ class Scheduler:
                 self.pool.release(r.slot)
             for f in files.values():
                 f.stream.close()
+            self.encoder.close()
 
     # -- one input ---------------------------------------------------------------------------
     def _open(self, key: Any, open_stream: Callable[[], TranscriptStream],
@@ -266,19 +276,27 @@ class Scheduler:
             stream.close()
 
     # -- one round ---------------------------------------------------------------------------
-    def _serve(self, active: List[_Run]) -> List[torch.Tensor]:
-        """The answer to every open stream's request, in order."""
+    def _serve(self, active: List[_Run]) -> List[Optional[torch.Tensor]]:
+        """The answer to every open stream's request that can be answered now, in order (None:
+        its window is still being encoded). Windows go to the encoder as they are asked for;
+        when nothing else is left to do, this waits for the first of them."""
         replies: List[Optional[torch.Tensor]] = [None] * len(active)
-        encodes = [i for i, s in enumerate(active) if isinstance(s.request, EncodeRequest)]
-        prompts = [i for i, s in enumerate(active) if isinstance(s.request, LogitsRequest) and s.request.first]
-        steps = [i for i, s in enumerate(active) if isinstance(s.request, LogitsRequest) and not s.request.first]
-        with torch.no_grad():
-            for lo in range(0, len(encodes), self.encode_batch):
-                batch = encodes[lo:lo + self.encode_batch]
-                mel = torch.cat([active[i].request.mel for i in batch])
-                features = self.model.embed_audio(mel)
-                for j, i in enumerate(batch):
-                    replies[i] = features[j:j + 1]
+        asked = [r for r in active if isinstance(r.request, EncodeRequest) and r.encoding is None]
+        for r, future in zip(asked, self.encoder.submit([r.request.mel for r in asked])):
+            r.encoding = future
+        waiting = [r.encoding for r in active if r.encoding is not None]
+        if waiting and not any(isinstance(r.request, LogitsRequest) for r in active):
+            # nothing to step: encode waiting windows here too, or wait for the first one
+            with self.encoder.idle():
+                while not any(f.done() for f in waiting):
+                    if not self.encoder.help():
+                        futures.wait(waiting, return_when=futures.FIRST_COMPLETED)
+        for i, r in enumerate(active):
+            if r.encoding is not None and r.encoding.done():
+                replies[i], r.encoding = r.encoding.result(), None
+        prompts = [i for i, r in enumerate(active) if isinstance(r.request, LogitsRequest) and r.request.first]
+        steps = [i for i, r in enumerate(active) if isinstance(r.request, LogitsRequest) and not r.request.first]
+        with torch.no_grad(), decode_threads(self.model.device):
             for i in prompts:
                 replies[i] = active[i].request.serve()
             if steps:
