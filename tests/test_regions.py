@@ -201,32 +201,63 @@ def test_regions_mode_loses_nothing_and_does_not_depend_on_the_batch_size():
     assert done == sorted(done) and spans[-1][1] <= done[-1] <= three.info.duration
 
 
-@pytest.mark.slow
-def test_an_input_read_once_at_a_time_is_one_part():
-    """A caller's file object has one position: its parts could not be read side by side, so
-    it is decoded as one (the same transcript as exact mode)."""
-    import whispermedia as wm
-
-    audio, _ = _talk()
-    from whispermedia.media import load_audio  # noqa: F401
-
-    buffer = io.BytesIO()
+def _write_wav(path, audio):
     import wave
 
-    with wave.open(buffer, "wb") as w:
+    with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes((audio * 32767).astype(np.int16).tobytes())
-    buffer.seek(0)
+    return path
+
+
+class _Pipe(io.RawIOBase):
+    """A file object that reads like a pipe: forward only (the media layer spools it)."""
+
+    def __init__(self, data: bytes):
+        self._data, self._pos = data, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(len(buffer), len(self._data) - self._pos)
+        buffer[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+@pytest.mark.slow
+def test_file_objects_and_pipes_are_cut_as_paths_are(tmp_path):
+    """A caller's file object and a spooled pipe are read by position through their file
+    descriptor (twin_source): the same parts and transcript as the path; an object with no
+    descriptor (BytesIO) is decoded as one part, as in exact mode."""
+    import whispermedia as wm
+
+    audio, _ = _talk()
+    wav = _write_wav(tmp_path / "talk.wav", audio)
     model = wm.load_model("tiny.en")
     options = wm.TranscribeOptions.from_kwargs(preset="greedy")
-    ((_, got),) = list(wm.transcribe_many([buffer], model=model, options=options, batch_mode="regions",
-                                          region_seconds=20))
-    assert not isinstance(got, Exception), got
-    assert got.info.parts is None
-    buffer.seek(0)
-    assert got.segments == wm.transcribe(buffer, model=model, options=options).segments
+
+    def regions(x):
+        ((_, got),) = list(wm.transcribe_many([x], model=model, options=options, batch_mode="regions",
+                                              region_seconds=20, batch_size=3))
+        assert not isinstance(got, Exception), got
+        return got
+
+    by_path = regions(str(wav))
+    assert by_path.info.parts is not None and len(by_path.info.parts) >= 3
+    with open(wav, "rb") as f:
+        f.seek(7)
+        by_file = regions(f)
+        assert f.tell() == 7  # the caller's position is put back
+    by_pipe = regions(io.BufferedReader(_Pipe(wav.read_bytes())))
+    for got in (by_file, by_pipe):
+        assert got.info.parts == by_path.info.parts and got.segments == by_path.segments
+    in_memory = regions(io.BytesIO(wav.read_bytes()))
+    assert in_memory.info.parts is None
+    assert in_memory.segments == wm.transcribe(str(wav), model=model, options=options).segments
 
 
 @pytest.mark.slow
@@ -236,14 +267,7 @@ def test_wm_run_regions_mode_writes_its_parts(tmp_path):
     from whispermedia.cli import cli
 
     audio, _ = _talk()
-    import wave
-
-    wav = tmp_path / "talk.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((audio * 32767).astype(np.int16).tobytes())
+    wav = _write_wav(tmp_path / "talk.wav", audio)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["run", "--model", "tiny.en", "--progress", "none", "--batch-mode", "regions",
                                       "--region-seconds", "20", "--batch-size", "2", "-p", "json,srt",

@@ -352,12 +352,16 @@ class MelWindows:
         side (``whispermedia.regions``) without each restarting the other's decoding. None when
         the input cannot be decoded twice at once (a caller's file object, a spooled pipe: one
         file position). Closing it leaves the input to this one."""
-        if self.source is None or not self.source.concurrent:
+        from whispermedia.twin_source import twin_source
+
+        source = twin_source(self.source) if self.source is not None else None
+        if source is None:
             return None
         twin = object.__new__(MelWindows)
         twin.__dict__.update(self.__dict__)
+        twin.source = source
         twin._owns_source = False
-        twin._cursor = _Cursor(self.source.chunks, self.padding)
+        twin._cursor = _Cursor(source.chunks, self.padding)
         return twin
 
     def window(self, seek: int, n_frames: int = N_FRAMES) -> torch.Tensor:

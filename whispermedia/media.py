@@ -461,12 +461,6 @@ class AudioSource:
             return (self._data[i:i + chunk_samples] for i in range(0, self._data.shape[0], chunk_samples))
         return iter_audio_chunks(self._data, stream_index=self.stream_index, chunk_samples=chunk_samples)
 
-    @property
-    def concurrent(self) -> bool:
-        """Whether two decodes (``chunks()``) may run interleaved: a path is opened anew by
-        each, samples are sliced; a file object (a spool's too) has one position."""
-        return self.kind in ("path", "samples")
-
     def probe(self) -> Optional[MediaInfo]:
         """What the media input holds (:func:`probe`); None for samples."""
         if self.kind == "samples":
