@@ -310,3 +310,28 @@ def test_the_inference_is_released_when_a_step_fails(tiny_model):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
+
+
+def test_cache_reorder_moves_every_position_a_row_reads():
+    """KVCache.reorder copies only the rows that change and only below the longest length (on a
+    CPU): every position a row reads afterwards (below its new length) equals a whole-buffer
+    move, and the rows left in place are not touched."""
+    from whispermedia.model import KVCache
+
+    g = torch.Generator().manual_seed(0)
+    layers, rows, ctx, heads, dim = 2, 5, 12, 2, 4
+    k = torch.randn(layers, rows, ctx, heads, dim, generator=g)
+    v = torch.randn(layers, rows, ctx, heads, dim, generator=g)
+    seqlens = torch.tensor([7, 7, 6, 7, 5], dtype=torch.int32)
+    source = torch.tensor([3, 1, 0, 0, 2])
+    cache = KVCache(self_k=k.clone(), self_v=v.clone(), cross_k=torch.zeros(1), cross_v=torch.zeros(1),
+                    seqlens=seqlens.clone(), rows_per_audio=rows)
+    cache.reorder(source)
+    assert cache.seqlens.tolist() == seqlens[source].tolist()
+    for got, whole in ((cache.self_k, k[:, source]), (cache.self_v, v[:, source])):
+        for row, n in enumerate(cache.seqlens.tolist()):
+            assert torch.equal(got[:, row, :n], whole[:, row, :n])
+    assert torch.equal(cache.self_k[:, 1], k[:, 1])  # row 1 keeps its own row: untouched
+    untouched = cache.self_k.clone()
+    cache.reorder(torch.arange(rows))
+    assert torch.equal(cache.self_k, untouched)
