@@ -61,6 +61,7 @@ class SlotPool:
         self.cross_v = torch.empty(cross, dtype=dtype, device=device)
         self.seqlens = torch.zeros(rows, dtype=torch.int32, device=device)
         self._free = list(range(n_slots - 1, -1, -1))  # popped from the end: slot 0 first
+        self._cross_of: List[Optional[Tensor]] = [None] * n_slots  # the features each slot's cross K/V are of
 
     @staticmethod
     def bytes_per_slot(model: Whisper, rows_per_slot: int) -> int:
@@ -79,20 +80,30 @@ class SlotPool:
     def release(self, slot: int) -> None:
         if slot in self._free or not 0 <= slot < self.n_slots:
             raise ValueError(f"slot {slot} is not taken")
+        self._cross_of[slot] = None
         self._free.append(slot)
+
+    def fill_cross(self, slot: int, audio_features: Tensor) -> None:
+        """Compute the cross-attention K/V of ``audio_features`` [1, n_audio_ctx, n_audio_state]
+        into ``slot`` (as ``TextDecoder.new_cache`` computes them), once per window: a fallback's
+        retries of the window find them made (``cache``)."""
+        if audio_features.shape[0] != 1:
+            raise ValueError("a slot decodes one window at a time")
+        with torch.no_grad():
+            for i, block in enumerate(self.model.decoder.blocks):
+                k, v = block.cross_attn.kv(audio_features)
+                self.cross_k[i, slot] = k[0]
+                self.cross_v[i, slot] = v[0]
+        self._cross_of[slot] = audio_features
 
     def cache(self, slot: int, audio_features: Tensor, rows: int) -> KVCache:
         """The cache of one decode of ``audio_features`` [1, n_audio_ctx, n_audio_state] by
         ``rows`` rows (beams or samples) in ``slot``: views of the pool, the cross K/V computed
-        into it (as ``TextDecoder.new_cache`` computes them), the rows' lengths at zero."""
-        if audio_features.shape[0] != 1:
-            raise ValueError("a slot decodes one window at a time")
+        into it unless they already are (``fill_cross``), the rows' lengths at zero."""
         if rows > self.rows_per_slot:
             raise ValueError(f"a decode of {rows} rows does not fit a slot of {self.rows_per_slot}")
-        for i, block in enumerate(self.model.decoder.blocks):
-            k, v = block.cross_attn.kv(audio_features)
-            self.cross_k[i, slot] = k[0]
-            self.cross_v[i, slot] = v[0]
+        if self._cross_of[slot] is not audio_features:
+            self.fill_cross(slot, audio_features)
         lo = slot * self.rows_per_slot
         self.seqlens[lo:lo + rows].zero_()
         return KVCache(self_k=self.self_k[:, lo:lo + rows], self_v=self.self_v[:, lo:lo + rows],
