@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "common/checks.h"
@@ -151,13 +153,114 @@ bool have_avx2() {
                           __builtin_cpu_supports("f16c");
   return yes;
 }
+
+// Several rows (beams, samples, the rows of a batched step) are bound by the FMAs, not by the
+// weights' bytes: with AVX-512 a register holds the eight-lane accumulators of two outputs side
+// by side (lanes 0-7: W row n, 8-15: W row n + 1; x's eight values broadcast to both halves),
+// so each instruction does the work of two AVX2 ones, and 32 registers take a 4 x 8 block.
+// Every lane does exactly the FMAs the AVX2 block does for that output, in the same order, and
+// the halves are summed by the same hsum8: the results are the AVX2 path's, bit for bit
+// (tested), so a row's result still does not depend on the rows beside it or on the CPU's
+// AVX-512. WM_LINEAR_ISA=avx2 in the environment keeps to the AVX2 path (tests, benchmarks).
+#define WM_AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma,f16c")))
+// GCC 12's AVX-512 headers start casts and extracts from an "undefined" register, which
+// -Wmaybe-uninitialized reports at every use (a known false positive; the lanes are all written)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+WM_AVX512_TARGET WM_FORCE_INLINE __m512 load8x2(const uint16_t* a, const uint16_t* b) {
+  const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
+  return _mm512_cvtph_ps(h);
+}
+WM_AVX512_TARGET WM_FORCE_INLINE __m512 load8x2(const int8_t* a, const int8_t* b) {
+  const __m128i q = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
+                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+}
+
+// MB rows of x against 2 * NP rows of W (see above); prefetching as block().
+template <int MB, int NP, int PF, typename W>
+WM_AVX512_TARGET WM_FORCE_INLINE void block512(const LinearParams<W>& p, int64_t m, int64_t n, int64_t n_end) {
+  constexpr int64_t kLineElems = 64 / sizeof(W);
+  const int64_t K = p.K, k8 = K / 8 * 8;
+  const float* x[MB];
+  const W* w[2 * NP];
+  WM_UNROLL for (int i = 0; i < MB; ++i) x[i] = p.x + (m + i) * p.x_stride;
+  WM_UNROLL for (int j = 0; j < 2 * NP; ++j) w[j] = p.w + (n + j) * p.w_stride;
+  const bool prefetch = n + 2 * NP + PF <= n_end;
+  __m512 acc[MB][NP];
+  WM_UNROLL for (int i = 0; i < MB; ++i) WM_UNROLL for (int j = 0; j < NP; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < k8; k += 8) {
+    if (prefetch && (k & (kLineElems - 1)) == 0) {
+      WM_UNROLL for (int j = 0; j < 2 * NP; ++j) _mm_prefetch(reinterpret_cast<const char*>(w[j] + PF * p.w_stride + k),
+                                                              _MM_HINT_T1);
+    }
+    __m512 wv[NP];
+    WM_UNROLL for (int j = 0; j < NP; ++j) wv[j] = load8x2(w[2 * j] + k, w[2 * j + 1] + k);
+    WM_UNROLL for (int i = 0; i < MB; ++i) {
+      const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[i] + k));
+      WM_UNROLL for (int j = 0; j < NP; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  WM_UNROLL for (int i = 0; i < MB; ++i) WM_UNROLL for (int j = 0; j < NP; ++j) {
+    const __m256 halves[2] = {_mm512_castps512_ps256(acc[i][j]), _mm512_extractf32x8_ps(acc[i][j], 1)};
+    WM_UNROLL for (int h = 0; h < 2; ++h) {
+      const W* wr = w[2 * j + h];
+      float s = hsum8(halves[h]);
+      for (int64_t k = k8; k < K; ++k) s += x[i][k] * widen_avx2(wr[k]);
+      p.y[(m + i) * p.y_stride + n + 2 * j + h] = finish(p, s, n + 2 * j + h);
+    }
+  }
+}
+
+template <typename W>
+WM_AVX512_TARGET void rows_avx512(const LinearParams<W>& p, int64_t n0, int64_t n1) {
+  if (p.M == 1) {  // one row is bound by the weights' bytes: the AVX2 path streams them as fast
+    rows_avx2(p, n0, n1);
+    return;
+  }
+  // W in tiles of about 256 KB (they stay in L2), and within a tile x rows outermost: a block
+  // of eight x rows (16 KB at K = 512) stays in L1 while the tile's W rows go past it, instead
+  // of every x row being read again for every four W rows; W still comes from memory once
+  const int64_t n4 = n0 + (n1 - n0) / 4 * 4;
+  const int64_t tile = std::max<int64_t>(4, (int64_t{1} << 18) / std::max<int64_t>(1, p.K * int64_t(sizeof(W))) / 4 * 4);
+  for (int64_t t0 = n0; t0 < n4; t0 += tile) {
+    const int64_t t1 = std::min(t0 + tile, n4);
+    int64_t m = 0;
+    for (; m + 8 <= p.M; m += 8)
+      for (int64_t n = t0; n < t1; n += 4) block512<8, 2, 16>(p, m, n, n4);
+    for (; m + 4 <= p.M; m += 4)
+      for (int64_t n = t0; n < t1; n += 4) block512<4, 2, 16>(p, m, n, n4);
+    for (; m + 2 <= p.M; m += 2)
+      for (int64_t n = t0; n < t1; n += 4) block512<2, 2, 16>(p, m, n, n4);
+    if (m < p.M)
+      for (int64_t n = t0; n < t1; n += 4) block512<1, 2, 16>(p, m, n, n4);
+  }
+  rows_avx2(p, n4, n1);  // the last W rows (fewer than four): the AVX2 blocks, the same sums  // the last W rows (fewer than eight): the AVX2 blocks, the same sums
+}
+
+#pragma GCC diagnostic pop
+
+bool have_avx512() {
+  static const bool yes = [] {
+    const char* isa = std::getenv("WM_LINEAR_ISA");
+    if (isa != nullptr && std::string(isa) == "avx2") return false;
+    return have_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  }();
+  return yes;
+}
 #endif
 
 template <typename W>
 void run_kernel(const LinearParams<W>& p) {
   void (*rows)(const LinearParams<W>&, int64_t, int64_t) = rows_portable<W>;
 #ifdef WM_LINEAR_LOWP_X86
-  if (have_avx2()) rows = rows_avx2<W>;
+  if (have_avx512()) {
+    rows = rows_avx512<W>;
+  } else if (have_avx2()) {
+    rows = rows_avx2<W>;
+  }
 #endif
   // At least ~64 KiB of weights per task: below that a thread costs more than it saves.
   const int64_t row_bytes = std::max<int64_t>(static_cast<int64_t>(sizeof(W)) * p.K, 1);

@@ -178,3 +178,39 @@ def test_linear_under_torch_compile_fullgraph():
     x, w, b = _inputs(3, 40, 64, seed=3)
     compiled = torch.compile(lambda x: ops.linear(x, w, b), fullgraph=True, dynamic=False)
     assert torch.equal(compiled(x), ops.linear(x, w, b))
+
+
+_ISA_CASES = [(M, N, K) for M in (1, 2, 3, 4, 5, 7, 8, 13, 40, 64) for N, K in ((8, 8), (17, 13), (300, 64), (67, 515))]
+
+
+def _isa_outputs() -> list:
+    """linear_f16w and linear_i8w on _ISA_CASES, in whatever path this process's CPU takes."""
+    out = []
+    for M, N, K in _ISA_CASES:
+        x, w, b = _inputs(M, N, K, seed=M + N + K)
+        out.append(torch.ops.whispermedia.linear_f16w(x, w, b))
+        xi, wi, scale, bi = _int8_inputs(M, N, K)
+        out.append(torch.ops.whispermedia.linear_i8w(xi, wi, scale, bi))
+    return out
+
+
+@needs_f16w
+@needs_i8w
+def test_the_avx512_and_avx2_paths_give_the_same_bits(tmp_path):
+    """Where the CPU has AVX-512, several rows go through the AVX-512 blocks; their sums run in
+    the AVX2 blocks' order, so every output has the same bits as with WM_LINEAR_ISA=avx2 (read
+    once per process: the AVX2 numbers come from a child process)."""
+    import os
+    import subprocess
+    import sys
+
+    saved = tmp_path / "avx2.pt"
+    code = ("import torch, whispermedia.ops, sys; sys.path.insert(0, sys.argv[2]); "
+            "import test_linear_lowp as t; torch.save(t._isa_outputs(), sys.argv[1])")
+    env = dict(os.environ, WM_LINEAR_ISA="avx2")
+    subprocess.run([sys.executable, "-c", code, str(saved), os.path.dirname(__file__)], env=env, check=True)
+    avx2 = torch.load(saved)
+    here = _isa_outputs()
+    assert len(avx2) == len(here)
+    for (M, N, K), a, b in zip([c for c in _ISA_CASES for _ in (0, 1)], avx2, here):
+        assert torch.equal(a, b), (M, N, K)
