@@ -98,8 +98,13 @@ def test_batch_mode_options_are_checked():
     from whispermedia.batch_options import BatchOptions
     from whispermedia.options import OptionError
 
-    assert BatchOptions().region_length is None
-    assert BatchOptions(batch_mode="regions", region_seconds=30).region_length == 30
+    from whispermedia.options import TranscribeOptions
+
+    plain, conditioned = TranscribeOptions(), TranscribeOptions(condition_on_previous_text=True)
+    assert BatchOptions().batch_mode == "auto"
+    assert BatchOptions().region_length(plain) == 60 and BatchOptions().region_length(conditioned) is None
+    assert BatchOptions(batch_mode="exact").region_length(plain) is None
+    assert BatchOptions(batch_mode="regions", region_seconds=30).region_length(conditioned) == 30
     with pytest.raises(OptionError, match="batch_mode"):
         BatchOptions(batch_mode="fast")
     with pytest.raises(OptionError, match="region_seconds"):
@@ -118,9 +123,10 @@ def test_the_manifest_tells_regions_mode_from_exact():
                        compute_type="default", output_dir=None, overwrite=False, audio_stream=None, batch=batch)
         return options_sha256(plan_settings(plan))
 
-    exact = digest(BatchOptions())
-    assert digest(BatchOptions(batch_size=3)) == exact  # exact mode at any size: the same outputs
+    exact = digest(BatchOptions(batch_mode="exact"))
+    assert digest(BatchOptions(batch_mode="exact", batch_size=3)) == exact  # at any size: the same outputs
     assert digest(BatchOptions(batch_mode="regions")) != exact
+    assert digest(BatchOptions()) == digest(BatchOptions(batch_mode="regions"))  # auto: regions here
     assert digest(BatchOptions(batch_mode="regions", region_seconds=30)) != digest(BatchOptions(batch_mode="regions"))
 
 

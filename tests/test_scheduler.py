@@ -171,6 +171,20 @@ def test_slot_pool_refuses_misuse(tiny_model):
         SlotPool(tiny_model, n_slots=0, rows_per_slot=1)
 
 
+def test_slot_pool_allocates_a_slot_when_first_taken_and_keeps_it(tiny_model):
+    """A pool sized for 8 streams costs the slots used; a freed slot's buffers serve the next
+    stream (the same storage, no new allocation)."""
+    pool = SlotPool(tiny_model, n_slots=8, rows_per_slot=2)
+    assert pool.allocated == 0
+    slot = pool.acquire()
+    first = pool.cache(slot, _features(tiny_model, 1), rows=2)
+    assert pool.allocated == 1
+    pool.release(slot)
+    again = pool.cache(pool.acquire(), _features(tiny_model, 1, seed=1), rows=1)
+    assert pool.allocated == 1 and again.self_k.data_ptr() == first.self_k.data_ptr()
+    assert again.seqlens.tolist() == [0]
+
+
 def test_batch_options_are_checked():
     with pytest.raises(OptionError, match="batch_size"):
         BatchOptions(batch_size=0)
@@ -184,6 +198,51 @@ def test_rows_per_stream_is_the_widest_decode():
     assert rows_per_stream(o) == 5
     assert rows_per_stream(dataclasses.replace(o, beam_size=None)) == 3
     assert rows_per_stream(TranscribeOptions.from_kwargs(temperature=(0.0,), beam_size=None, best_of=5)) == 1
+
+
+def test_each_input_keeps_its_own_warnings_and_time(tiny_model):
+    """A warning raised while one input is decoded beside others is shown with that input's
+    result and reported for it alone (the manifest's record), with the input's time."""
+    import warnings
+
+    audio = np.zeros(16000 * 2, dtype=np.float32)
+    audio[4000:12000] = 0.1 * np.sin(np.arange(8000) / 5.0)
+    plain = TranscribeOptions.from_kwargs(language="en", vad="off", temperature=(0.0,), sample_len=4)
+    translating = plain.updated(task="translate", word_timestamps=True)  # warns: word timings of a translation
+    from whispermedia.pipeline import stream
+
+    jobs = [("plain", lambda: stream(audio, model=tiny_model, options=plain)),
+            ("translated", lambda: stream(audio, model=tiny_model, options=translating)),
+            ("plain again", lambda: stream(audio, model=tiny_model, options=plain))]
+    scheduler = Scheduler(tiny_model, 3, rows_per_stream(plain), reports=True)
+    shown_with = {}
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        for key, result in scheduler.run(jobs):
+            assert not isinstance(result, Exception), result
+            shown_with[key] = [str(w.message) for w in shown]
+            shown.clear()
+            report = scheduler.report(key)
+            assert report.seconds > 0 and scheduler.report(key) is None  # told once
+            assert (key == "translated") == any("translation" in m for m in report.warnings)
+    assert any("translation" in m for m in shown_with["translated"])
+    assert not any("translation" in m for k in ("plain", "plain again") for m in shown_with[k])
+
+
+def test_stopping_early_frees_every_slot_once(tiny_model):
+    """The caller may stop at any result (a run that ended in the round being yielded is not
+    given back twice) and the pool's slots are all free again."""
+    from whispermedia.pipeline import stream
+
+    audio = np.zeros(16000, dtype=np.float32)
+    audio[2000:9000] = 0.1 * np.sin(np.arange(7000) / 5.0)
+    options = TranscribeOptions.from_kwargs(language="en", vad="off", temperature=(0.0,), beam_size=None,
+                                            sample_len=3)
+    scheduler = Scheduler(tiny_model, 2, 1)
+    results = scheduler.run([(i, lambda: stream(audio, model=tiny_model, options=options)) for i in range(4)])
+    next(results)
+    results.close()
+    assert sorted(scheduler.pool._free) == [0, 1]
 
 
 def test_a_failing_input_is_its_own_result(tiny_model):

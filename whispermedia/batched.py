@@ -33,35 +33,46 @@ from .model import KVCache, Whisper
 
 
 class SlotPool:
-    """Decoder caches for ``n_slots`` decode streams, allocated once.
+    """Decoder caches for up to ``n_slots`` decode streams, each allocated when first taken
+    and kept for the next stream (no allocation per window or per stream after that).
 
-    self_k, self_v: [n_layer, n_slots * rows_per_slot, n_text_ctx, n_head, head_dim]
-    cross_k, cross_v: [n_layer, n_slots, n_head, n_audio_ctx, head_dim]
-    seqlens: [n_slots * rows_per_slot] int32
+    Slot s: self_k, self_v [n_layer, rows_per_slot, n_text_ctx, n_head, head_dim] (zeroed once),
+    cross_k, cross_v [n_layer, 1, n_head, n_audio_ctx, head_dim], seqlens [rows_per_slot] int32.
     A stream holds one slot for its whole life (``acquire``/``release``); each decode of a
     window takes the slot's first ``rows`` rows (``cache``). Rows past a row's ``seqlens`` are
-    never read, so a slot is reused without clearing.
+    never read, so a slot is reused without clearing. A pool sized for more streams than come
+    (one short file with an automatic batch size) costs only the slots used.
     """
 
     def __init__(self, model: Whisper, n_slots: int, rows_per_slot: int):
         if n_slots < 1 or rows_per_slot < 1:
             raise ValueError(f"a slot pool needs at least one slot of one row (got {n_slots} x {rows_per_slot})")
-        d = model.dims
         self.model = model
         self.n_slots = n_slots
         self.rows_per_slot = rows_per_slot
-        head_dim = d.n_text_state // d.n_text_head
-        dtype, device = model.dtype, model.device
-        rows = n_slots * rows_per_slot
-        shape = (d.n_text_layer, rows, d.n_text_ctx, d.n_text_head, head_dim)
-        cross = (d.n_text_layer, n_slots, d.n_text_head, d.n_audio_ctx, head_dim)
-        self.self_k = torch.zeros(shape, dtype=dtype, device=device)
-        self.self_v = torch.zeros(shape, dtype=dtype, device=device)
-        self.cross_k = torch.empty(cross, dtype=dtype, device=device)
-        self.cross_v = torch.empty(cross, dtype=dtype, device=device)
-        self.seqlens = torch.zeros(rows, dtype=torch.int32, device=device)
+        self._slots: List[Optional[Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]] = [None] * n_slots
         self._free = list(range(n_slots - 1, -1, -1))  # popped from the end: slot 0 first
         self._cross_of: List[Optional[Tensor]] = [None] * n_slots  # the features each slot's cross K/V are of
+
+    def _buffers(self, slot: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Slot ``slot``'s (self_k, self_v, cross_k, cross_v, seqlens), allocated on first use."""
+        buffers = self._slots[slot]
+        if buffers is None:
+            d = self.model.dims
+            head_dim = d.n_text_state // d.n_text_head
+            dtype, device = self.model.dtype, self.model.device
+            shape = (d.n_text_layer, self.rows_per_slot, d.n_text_ctx, d.n_text_head, head_dim)
+            cross = (d.n_text_layer, 1, d.n_text_head, d.n_audio_ctx, head_dim)
+            buffers = (torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device),
+                       torch.empty(cross, dtype=dtype, device=device), torch.empty(cross, dtype=dtype, device=device),
+                       torch.zeros(self.rows_per_slot, dtype=torch.int32, device=device))
+            self._slots[slot] = buffers
+        return buffers
+
+    @property
+    def allocated(self) -> int:
+        """How many slots have their buffers."""
+        return sum(b is not None for b in self._slots)
 
     @staticmethod
     def bytes_per_slot(model: Whisper, rows_per_slot: int) -> int:
@@ -89,11 +100,12 @@ class SlotPool:
         retries of the window find them made (``cache``)."""
         if audio_features.shape[0] != 1:
             raise ValueError("a slot decodes one window at a time")
+        _, _, cross_k, cross_v, _ = self._buffers(slot)
         with torch.no_grad():
             for i, block in enumerate(self.model.decoder.blocks):
                 k, v = block.cross_attn.kv(audio_features)
-                self.cross_k[i, slot] = k[0]
-                self.cross_v[i, slot] = v[0]
+                cross_k[i, 0] = k[0]
+                cross_v[i, 0] = v[0]
         self._cross_of[slot] = audio_features
 
     def cache(self, slot: int, audio_features: Tensor, rows: int) -> KVCache:
@@ -104,11 +116,10 @@ class SlotPool:
             raise ValueError(f"a decode of {rows} rows does not fit a slot of {self.rows_per_slot}")
         if self._cross_of[slot] is not audio_features:
             self.fill_cross(slot, audio_features)
-        lo = slot * self.rows_per_slot
-        self.seqlens[lo:lo + rows].zero_()
-        return KVCache(self_k=self.self_k[:, lo:lo + rows], self_v=self.self_v[:, lo:lo + rows],
-                       cross_k=self.cross_k[:, slot:slot + 1], cross_v=self.cross_v[:, slot:slot + 1],
-                       seqlens=self.seqlens[lo:lo + rows], rows_per_audio=rows)
+        self_k, self_v, cross_k, cross_v, seqlens = self._buffers(slot)
+        seqlens[:rows].zero_()
+        return KVCache(self_k=self_k[:, :rows], self_v=self_v[:, :rows], cross_k=cross_k, cross_v=cross_v,
+                       seqlens=seqlens[:rows], rows_per_audio=rows)
 
 
 class SlotInference(CachedInference):
@@ -239,6 +250,7 @@ class WindowEncoder:
         self._closed = False
         self._busy = 0  # workers encoding
         self._main = 1  # cores the caller's thread uses: 1 while it decodes, its encode's threads while idle
+        self._decoding = True  # the caller's thread is decoding (not inside idle())
         self._threads = [threading.Thread(target=self._work, name=f"wm-encoder-{i}", daemon=True) for i in range(n)]
         for t in self._threads:
             t.start()
@@ -264,13 +276,14 @@ class WindowEncoder:
     def idle(self):
         """The caller's thread has nothing to decode while inside: it uses no core but ``help``'s."""
         with self._cond:
-            self._main = 0
+            self._main, self._decoding = 0, False
             self._cond.notify_all()
         try:
             yield
         finally:
             with self._cond:
-                self._main = 1
+                self._main, self._decoding = 1, True
+                self._cond.notify_all()
 
     def help(self) -> bool:
         """Encode one waiting window in the calling thread (inside ``idle``), on the cores the
@@ -279,8 +292,8 @@ class WindowEncoder:
             if not self._queue:
                 return False
             mel, future = self._queue.popleft()
-            # the windows left go to free workers, one core each; this one takes the rest
-            others = min(len(self._queue), len(self._threads) - self._busy)
+            # the windows left beyond one go to free workers, one core each; this one takes the rest
+            others = min(max(0, len(self._queue) - 1), len(self._threads) - self._busy)
             self._main = max(1, self.cores - self._busy - others)
             threads = self._main
             self._cond.notify_all()
@@ -297,7 +310,10 @@ class WindowEncoder:
         torch.set_num_threads(1)  # this thread's own OpenMP/MKL count: the caller's keeps its own
         while True:
             with self._cond:
-                while not self._closed and not (self._queue and self._busy + self._main < self.cores):
+                # a window is taken while the caller decodes; while it is idle, only beside one it
+                # can take itself with every core (one window alone is fastest on all the cores)
+                while not self._closed and not (self._queue and self._busy + self._main < self.cores
+                                                and (self._decoding or len(self._queue) > 1)):
                     self._cond.wait()
                 if self._closed:
                     return

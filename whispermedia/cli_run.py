@@ -62,8 +62,9 @@ def plan_settings(plan: RunPlan) -> Dict[str, Any]:
     """What shapes an input's outputs (the manifest's options hash is over this)."""
     settings = {"formats": list(plan.formats), "model": plan.model, "compute_type": plan.compute_type,
                 "audio_stream": plan.audio_stream, "options": record(plan.options)}
-    if plan.batch.region_length is not None:  # regions mode changes the text; exact mode never does
-        settings["regions"] = plan.batch.region_length
+    regions = plan.batch.region_length(plan.options)
+    if regions is not None:  # regions mode changes the text; exact mode never does
+        settings["regions"] = regions
     return settings
 
 
@@ -311,7 +312,8 @@ class Run:
         rows = rows_per_stream(self.plan.options)
         size = 1
         # a stand-in model (tests) goes through transcribe(), one file at a time
-        regions = batch.region_length is not None and isinstance(model, Whisper)
+        region_seconds = batch.region_length(self.plan.options)
+        regions = region_seconds is not None and isinstance(model, Whisper)
         if (len(jobs) > 1 or regions) and isinstance(model, Whisper):
             size = batch.batch_size or auto_batch_size(model, rows)
             if not regions:  # regions mode: the parts of one file fill the streams
@@ -325,14 +327,14 @@ class Run:
             return
         fps = {id(job): self.fingerprint_of(job) for job in jobs}  # before the work, as _work takes it
         by_key = {id(job): job for job in jobs}
-        scheduler = Scheduler(model, size, rows, seed=batch.seed, region_seconds=batch.region_length)
+        scheduler = Scheduler(model, size, rows, seed=batch.seed, region_seconds=region_seconds, reports=True)
         results = scheduler.run((id(job), lambda job=job: stream_of(self.plan, job, model, self.reporter))
                                 for job in jobs)
         try:
             for key, transcript in results:
                 job = by_key[key]
                 outcome = work(self.plan, job, model, self.reporter, click.echo, self.debug, self._after_write,
-                               transcript=transcript)
+                               transcript=transcript, made=scheduler.report(key))
                 self.finish(job.given, outcome, fps[key])
                 if self.stopped:
                     break

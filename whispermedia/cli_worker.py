@@ -52,14 +52,19 @@ class Outcome:
 
 
 def work(plan: Any, job: Job, model: Any, reporter: Any, echo: Callable[[str], None], debug: bool = False,
-         on_written: Optional[Callable[[str, Any], None]] = None, transcript: Any = None) -> Outcome:
+         on_written: Optional[Callable[[str, Any], None]] = None, transcript: Any = None,
+         made: Any = None) -> Outcome:
     """Transcribe ``job``'s input with ``model`` as ``plan`` (``cli_run.RunPlan``) says and write
     its outputs; ``echo`` gets each written path (wm run prints it on stdout), then
     ``on_written(path, transcript)`` is called with it. ``transcript``: the input's transcript
     made already (by the batch scheduler, from ``stream_of``), or the exception that stopped it:
-    only the writing is left."""
+    only the writing is left; ``made`` is then the scheduler's ``FileReport`` of it (the warnings
+    it raised, shown already, and its decoding time), counted in the outcome."""
     outcome = Outcome(kept=[str(t) for t in job.kept])
     started = time.monotonic()
+    if made is not None:
+        outcome.warnings.extend(made.warnings)
+        started -= made.seconds
 
     def fail(code: int, message: str, tb: Optional[str] = None) -> None:
         reporter.error(job.given, code, message, tb)

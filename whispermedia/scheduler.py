@@ -21,9 +21,12 @@ per window each), which run inside their stream.
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from collections import deque
 from concurrent import futures
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
@@ -85,11 +88,21 @@ class _File:
     """An open input: its stream and its parts' segments (one part unless ``regions`` mode)."""
 
     key: Any
-    stream: TranscriptStream
+    stream: Optional[TranscriptStream]
     parts: List[List[Segment]]
     left: int  # parts not finished
     failed: Optional[Exception] = None
     whole: bool = True  # decoded as one part (the stream's own loop, its result as alone)
+    started: float = field(default_factory=time.monotonic)
+    warnings: List[warnings.WarningMessage] = field(default_factory=list)  # raised while it was worked on
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What the scheduler knows of one input besides its result (``Scheduler.report``)."""
+
+    warnings: Tuple[str, ...]  # the Python warnings raised while it was opened and decoded
+    seconds: float  # from its opening to its result (other inputs were decoded meanwhile)
 
 
 @dataclass
@@ -102,6 +115,7 @@ class _Run:
     slot: int
     request: Any = None
     encoding: Optional[futures.Future] = None  # its window's features, while being encoded
+    ended: bool = False  # its loop closed and its slot given back
 
 
 class Scheduler:
@@ -112,7 +126,7 @@ class Scheduler:
     at speech pauses into parts that are streams of their own)."""
 
     def __init__(self, model: Whisper, batch_size: int, rows_per_slot: int, seed: int = 0,
-                 encode_batch: int = ENCODE_BATCH, region_seconds: Optional[float] = None):
+                 encode_batch: int = ENCODE_BATCH, region_seconds: Optional[float] = None, reports: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
         self.model = model
@@ -123,11 +137,15 @@ class Scheduler:
         self.pool = SlotPool(model, batch_size, rows_per_slot)
         self.batched = BatchedInference(model)
         self.encoder: Optional[WindowEncoder] = None  # while run() runs
+        self.keep_reports = reports  # keep each input's FileReport until report(key) takes it
+        self._reports: dict = {}  # id(key) -> (key, FileReport) of the inputs yielded, not yet asked about
 
     def run(self, jobs: Iterable[Tuple[Any, Callable[[], TranscriptStream]]]) -> Iterator[Tuple[Any, Result]]:
         """``jobs``: (key, open) pairs, ``open()`` making the key's stream. Yields (key, its
         ``Transcript``) as each finishes, or (key, the exception) for one that failed to open or
-        to decode; the other streams go on."""
+        to decode; the other streams go on. The warnings an input raised are issued again just
+        before its result is yielded (not among the other inputs' work); with ``reports=True``,
+        ``report(key)`` then tells them and its time, once."""
         queue = iter(jobs)
         self.encoder = WindowEncoder(self.model, self.batch_size, self.encode_batch)
         waiting: Deque[Tuple[_File, int, Any]] = deque()  # parts opened, not started: (file, index, start)
@@ -170,28 +188,53 @@ class Scheduler:
             files = {id(r.file): r.file for r in active}
             files.update((id(f), f) for f, _, _ in waiting)
             for r in active:
-                r.run.close()
-                self.pool.release(r.slot)
+                if not r.ended:  # (a run that ended in the round being yielded is in both lists)
+                    r.run.close()
+                    self.pool.release(r.slot)
             for f in files.values():
                 f.stream.close()
             self.encoder.close()
 
+    def report(self, key: Any) -> Optional[FileReport]:
+        """The warnings and time of an input whose result was yielded (once; None after)."""
+        return self._reports.pop(id(key), (None, None))[1]
+
     # -- one input ---------------------------------------------------------------------------
+    @contextmanager
+    def _on(self, file: _File):
+        """Work done for ``file``: its warnings are kept, to be shown with its result."""
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+        file.warnings.extend(caught)
+
+    def _result(self, file: _File, result: Result) -> Tuple[Any, Result]:
+        """``file``'s result, its warnings issued again now (where they were raised) and its
+        report kept."""
+        for w in file.warnings:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if self.keep_reports:  # by identity: a key may be an array; it is kept with its report
+            self._reports[id(file.key)] = (file.key, FileReport(tuple(str(w.message) for w in file.warnings),
+                                                                time.monotonic() - file.started))
+        return file.key, result
+
     def _open(self, key: Any, open_stream: Callable[[], TranscriptStream],
               waiting: Deque[Tuple[_File, int, Any]]) -> Optional[Tuple[Any, Result]]:
         """Open an input and queue its parts; (key, the exception) when it cannot be opened."""
+        file = _File(key, None, [], left=0)
+        stream = None
         try:
-            stream = open_stream()
+            with self._on(file):
+                stream = open_stream()
+                stream.info  # the language settled (a batch-1 detection) before the first window
+                parts = self._parts(stream)
         except Exception as exc:  # one input's failure is its result
-            return key, exc
-        try:
-            stream.info  # the language settled (a batch-1 detection) before the first window
-            parts = self._parts(stream)
-        except Exception as exc:
-            stream.close()
-            return key, exc
-        file = _File(key, stream, [[] for _ in range(max(1, len(parts or ())))], left=max(1, len(parts or ())),
-                     whole=parts is None)
+            if stream is not None:
+                stream.close()
+            return self._result(file, exc)
+        file.stream = stream
+        file.parts = [[] for _ in range(max(1, len(parts or ())))]
+        file.left = len(file.parts)
+        file.whole = parts is None
         if parts is None:
             waiting.append((file, 0, lambda inference, generator: self._whole(stream, inference, generator)))
         else:
@@ -230,16 +273,17 @@ class Scheduler:
     def _advance(self, r: _Run, reply: Optional[torch.Tensor]) -> Tuple[bool, Optional[Tuple[Any, Result]]]:
         """Send ``reply`` and run the part to its next request: (whether it ended, (key,
         result) when that ended its input)."""
+        failed: Optional[Exception] = None
         try:
             # the streams' own work between model calls (logit filters, beam bookkeeping, cache
             # reorders) is many small ops: with at most DECODE_THREADS, as CachedInference runs it
             # in a decode alone (word timing too here: it is a small part)
-            with torch.no_grad(), decode_threads(self.model.device):
+            with self._on(r.file), torch.no_grad(), decode_threads(self.model.device):
                 while True:
                     try:
                         item = r.run.send(reply)
                     except StopIteration:
-                        return True, self._end_run(r, None)
+                        break
                     if isinstance(item, Segment):
                         r.file.parts[r.index].append(item)
                         reply = None
@@ -247,11 +291,13 @@ class Scheduler:
                     r.request = item
                     return False, None
         except Exception as exc:
-            return True, self._end_run(r, exc)
+            failed = exc
+        return True, self._end_run(r, failed)  # outside _on: the result's warnings are issued again
 
     def _end_run(self, r: _Run, exc: Optional[Exception]) -> Optional[Tuple[Any, Result]]:
         r.run.close()
         self.pool.release(r.slot)
+        r.ended = True
         return self._part_done(r.file, r.index, exc)
 
     def _part_done(self, file: _File, index: int, exc: Optional[Exception]) -> Optional[Tuple[Any, Result]]:
@@ -264,30 +310,38 @@ class Scheduler:
         stream = file.stream
         try:
             if file.failed is not None:
-                return file.key, file.failed
+                return self._result(file, file.failed)
             if file.whole:
-                return file.key, Transcript(info=stream.info, segments=tuple(file.parts[0]))
+                return self._result(file, Transcript(info=stream.info, segments=tuple(file.parts[0])))
             try:
-                return file.key, stream.assemble(file.parts)
+                with self._on(file):
+                    transcript = stream.assemble(file.parts)
             except Exception as e:
-                return file.key, e
+                return self._result(file, e)
+            return self._result(file, transcript)
         finally:
             stream.inference = None
             stream.close()
 
     # -- one round ---------------------------------------------------------------------------
+    def _submit(self, asked: List[_Run]) -> None:
+        for r, future in zip(asked, self.encoder.submit([r.request.mel for r in asked])):
+            r.encoding = future
+
     def _serve(self, active: List[_Run]) -> List[Optional[torch.Tensor]]:
         """The answer to every open stream's request that can be answered now, in order (None:
         its window is still being encoded). Windows go to the encoder as they are asked for;
         when nothing else is left to do, this waits for the first of them."""
         replies: List[Optional[torch.Tensor]] = [None] * len(active)
         asked = [r for r in active if isinstance(r.request, EncodeRequest) and r.encoding is None]
-        for r, future in zip(asked, self.encoder.submit([r.request.mel for r in asked])):
-            r.encoding = future
-        waiting = [r.encoding for r in active if r.encoding is not None]
-        if waiting and not any(isinstance(r.request, LogitsRequest) for r in active):
-            # nothing to step: encode waiting windows here too, or wait for the first one
+        if any(isinstance(r.request, LogitsRequest) for r in active):
+            self._submit(asked)  # the workers encode them while this thread steps the decoder
+        elif asked or any(r.encoding is not None for r in active):
+            # nothing to step: encode waiting windows here too (idle first: a window alone is
+            # this thread's, on every core), or wait for the first one
             with self.encoder.idle():
+                self._submit(asked)
+                waiting = [r.encoding for r in active if r.encoding is not None]
                 while not any(f.done() for f in waiting):
                     if not self.encoder.help():
                         futures.wait(waiting, return_when=futures.FIRST_COMPLETED)
@@ -307,7 +361,7 @@ class Scheduler:
 
 def transcribe_many(inputs: Iterable[Any], *, model: Union[str, os.PathLike, Whisper, None] = None,
                     options: Optional[TranscribeOptions] = None, batch_size: Optional[int] = None,
-                    batch_mode: str = "exact", region_seconds: float = REGION_SECONDS,
+                    batch_mode: str = "auto", region_seconds: float = REGION_SECONDS,
                     seed: int = 0, audio_stream: Union[None, int, str] = None,
                     progress: Optional[Callable] = None, device: Optional[str] = None,
                     **kwargs: Any) -> Iterator[Tuple[Any, Result]]:
@@ -320,8 +374,10 @@ def transcribe_many(inputs: Iterable[Any], *, model: Union[str, os.PathLike, Whi
     ``batch_mode="regions"``: an input with speech regions (the VAD on) is also cut at its
     pauses into parts of at least ``region_seconds`` decoded side by side
     (``whispermedia.regions``); its result is the same at any ``batch_size``, and differs from
-    ``transcribe``'s only in what each part's first window is conditioned on
-    (``TranscriptInfo.parts`` says where the parts start). ``batch_size``: streams decoded at
+    ``transcribe``'s only in what each part's first window is conditioned on and in no window
+    running across a cut (``TranscriptInfo.parts`` says where the parts are).
+    ``batch_mode="auto"`` (the default): ``regions`` unless the options condition on previous
+    text, then ``exact``. ``batch_size``: streams decoded at
     once (None: ``auto_batch_size``). The other arguments are ``transcribe``'s; the options are
     checked, and the model loaded, before the first input is opened.
     """
@@ -334,14 +390,15 @@ def transcribe_many(inputs: Iterable[Any], *, model: Union[str, os.PathLike, Whi
     rows = rows_per_stream(opts)
     size = batch.batch_size or auto_batch_size(whisper, rows)
     inputs = list(inputs)
-    if batch.region_length is None:  # no more streams than files (in regions mode, parts fill them)
+    regions = batch.region_length(opts)
+    if regions is None:  # no more streams than files (in regions mode, parts fill them)
         size = max(1, min(size, len(inputs)))
 
     def opener(item: Any) -> Callable[[], TranscriptStream]:
         return lambda: stream(item, model=whisper, options=opts, audio_stream=audio_stream, progress=progress)
 
-    scheduler = Scheduler(whisper, size, rows, seed=batch.seed, region_seconds=batch.region_length)
+    scheduler = Scheduler(whisper, size, rows, seed=batch.seed, region_seconds=regions)
     return scheduler.run((item, opener(item)) for item in inputs)
 
 
-__all__ = ["transcribe_many", "Scheduler", "BatchOptions", "auto_batch_size", "rows_per_stream", "seeded_generator"]
+__all__ = ["transcribe_many", "Scheduler", "FileReport", "BatchOptions", "auto_batch_size", "rows_per_stream", "seeded_generator"]
