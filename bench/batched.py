@@ -152,7 +152,8 @@ def worker(system: str, folder: Path, batch_size: int, beam_size: int, ladder: b
                 torch.manual_seed(0)  # each file from the same seed, as transcribe_many does
                 results[f] = wm.transcribe(f, model=model, options=opts)
         else:
-            results = dict(wm.transcribe_many(files, model=model, options=opts, batch_size=batch_size))
+            results = dict(wm.transcribe_many(files, model=model, options=opts, batch_size=batch_size,
+                                              batch_mode="exact"))
         wall = time.perf_counter() - start
         for f, r in results.items():
             if isinstance(r, Exception):
