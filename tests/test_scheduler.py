@@ -150,6 +150,48 @@ def test_window_encoder_gives_each_window_its_own_bits(tiny_model):
         encoder.submit(mels[:1])
 
 
+def test_the_encoding_thread_makes_the_cross_kv_the_decode_then_finds(tiny_model, monkeypatch):
+    """``submit(then=)``: each window's cross-attention K/V are made into its slot by the thread
+    that encoded it (a worker, or the caller's in ``help``), with the bits ``cache`` makes; the
+    decode's ``cache`` then does not make them again."""
+    import threading
+
+    from whispermedia.batched import WindowEncoder
+
+    g = torch.Generator().manual_seed(4)
+    mels = [torch.randn(1, tiny_model.dims.n_mels, 2 * tiny_model.dims.n_audio_ctx, generator=g) for _ in range(4)]
+    made = []
+    fill = SlotPool.fill_cross
+
+    def spy(self, slot, features):
+        made.append((slot, threading.current_thread().name))
+        fill(self, slot, features)
+
+    monkeypatch.setattr(SlotPool, "fill_cross", spy)
+    pool = SlotPool(tiny_model, n_slots=4, rows_per_slot=1)
+    slots = [pool.acquire() for _ in mels]
+    for streams in (1, 4):  # in the caller's thread, then on workers
+        made.clear()
+        encoder = WindowEncoder(tiny_model, streams)
+        try:
+            futures = encoder.submit(mels, [lambda f, s=s: pool.fill_cross(s, f) for s in slots])
+            with encoder.idle():
+                while encoder.help():
+                    pass
+            features = [f.result(timeout=60) for f in futures]
+        finally:
+            encoder.close()
+        assert sorted(s for s, _ in made) == slots
+        if streams > 1 and torch.get_num_threads() > 1:
+            assert any(name.startswith("wm-encoder") for _, name in made)
+        made.clear()
+        for s, f in zip(slots, features):
+            cache = pool.cache(s, f, rows=1)
+            assert made == []  # found made
+            fresh = tiny_model.decoder.new_cache(f)
+            assert torch.equal(cache.cross_k, fresh.cross_k) and torch.equal(cache.cross_v, fresh.cross_v)
+
+
 def test_chunks_keep_a_decode_whole_and_rows_under_the_limit():
     assert _chunks([5, 5, 5], 10) == [(0, 2), (2, 3)]
     assert _chunks([70, 1], 64) == [(0, 1), (1, 2)]

@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 from concurrent.futures import Future
-from typing import Deque, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -36,12 +36,15 @@ class SlotPool:
     """Decoder caches for up to ``n_slots`` decode streams, each allocated when first taken
     and kept for the next stream (no allocation per window or per stream after that).
 
-    Slot s: self_k, self_v [n_layer, rows_per_slot, n_text_ctx, n_head, head_dim] (zeroed once),
+    Slot s: self_k, self_v [n_layer, rows_per_slot, n_text_ctx, n_head, head_dim] (not zeroed),
     cross_k, cross_v [n_layer, 1, n_head, n_audio_ctx, head_dim], seqlens [rows_per_slot] int32.
     A stream holds one slot for its whole life (``acquire``/``release``); each decode of a
     window takes the slot's first ``rows`` rows (``cache``). Rows past a row's ``seqlens`` are
-    never read, so a slot is reused without clearing. A pool sized for more streams than come
-    (one short file with an automatic batch size) costs only the slots used.
+    never read (``ops.kv_attention``), so a slot is neither zeroed nor cleared for reuse: the
+    self-attention pages a decode never reaches are never touched, so they cost no memory and
+    no page faults (a greedy window of 30 tokens writes 7% of its slot's 448 positions; fresh
+    pages cost 15 us each on this virtual machine, docs/benchmarks.md). A pool sized for more
+    streams than come (one short file with an automatic batch size) costs only the slots used.
     """
 
     def __init__(self, model: Whisper, n_slots: int, rows_per_slot: int):
@@ -63,7 +66,7 @@ class SlotPool:
             dtype, device = self.model.dtype, self.model.device
             shape = (d.n_text_layer, self.rows_per_slot, d.n_text_ctx, d.n_text_head, head_dim)
             cross = (d.n_text_layer, 1, d.n_text_head, d.n_audio_ctx, head_dim)
-            buffers = (torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device),
+            buffers = (torch.empty(shape, dtype=dtype, device=device), torch.empty(shape, dtype=dtype, device=device),
                        torch.empty(cross, dtype=dtype, device=device), torch.empty(cross, dtype=dtype, device=device),
                        torch.zeros(self.rows_per_slot, dtype=torch.int32, device=device))
             self._slots[slot] = buffers
@@ -245,7 +248,7 @@ class WindowEncoder:
         self.batch = max(1, batch)
         self.cores = max(1, torch.get_num_threads())
         n = min(self.cores - 1, streams) if model.device.type == "cpu" and streams > 1 else 0
-        self._queue: Deque[Tuple[Tensor, Future]] = deque()
+        self._queue: Deque[Tuple[Tensor, Future, Optional[Callable[[Tensor], None]]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._busy = 0  # workers encoding
@@ -255,21 +258,29 @@ class WindowEncoder:
         for t in self._threads:
             t.start()
 
-    def submit(self, mels: Sequence[Tensor]) -> List[Future]:
-        """Futures of the audio features [1, n_audio_ctx, n_audio_state] of each mel [1, n_mels, 3000]."""
+    def submit(self, mels: Sequence[Tensor], then: Optional[Sequence[Callable[[Tensor], None]]] = None) -> List[Future]:
+        """Futures of the audio features [1, n_audio_ctx, n_audio_state] of each mel [1, n_mels, 3000].
+
+        ``then``: a callable per mel, called with its features by the thread that encoded them
+        before its future is done (the scheduler computes the window's cross-attention K/V
+        there: arithmetic like the encoder's, off the decoder's thread)."""
         if self._closed:
             raise ValueError("the encoder is closed")
         out: List[Future] = [Future() for _ in mels]
+        after = list(then) if then is not None else [None] * len(mels)
         if self._threads:
             with self._cond:
-                self._queue.extend(zip(mels, out))
+                self._queue.extend(zip(mels, out, after))
                 self._cond.notify_all()
             return out
         with torch.no_grad():
             for lo in range(0, len(mels), self.batch):
                 features = self.model.embed_audio(torch.cat(list(mels[lo:lo + self.batch])))
                 for j in range(features.shape[0]):
-                    out[lo + j].set_result(features[j:j + 1])
+                    one = features[j:j + 1]  # one object: the K/V made of it are known by it (SlotPool.cache)
+                    if after[lo + j] is not None:
+                        after[lo + j](one)
+                    out[lo + j].set_result(one)
         return out
 
     @contextmanager
@@ -291,7 +302,7 @@ class WindowEncoder:
         with self._cond:
             if not self._queue:
                 return False
-            mel, future = self._queue.popleft()
+            job = self._queue.popleft()
             # the windows left beyond one go to free workers, one core each; this one takes the rest
             others = min(max(0, len(self._queue) - 1), len(self._threads) - self._busy)
             self._main = max(1, self.cores - self._busy - others)
@@ -299,7 +310,7 @@ class WindowEncoder:
             self._cond.notify_all()
         try:
             with decode_threads(self.model.device, threads):
-                self._encode(mel, future)
+                self._encode(*job)
         finally:
             with self._cond:
                 self._main = 0
@@ -317,21 +328,24 @@ class WindowEncoder:
                     self._cond.wait()
                 if self._closed:
                     return
-                mel, future = self._queue.popleft()
+                job = self._queue.popleft()
                 self._busy += 1
             try:
-                self._encode(mel, future)
+                self._encode(*job)
             finally:
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
 
-    def _encode(self, mel: Tensor, future: Future) -> None:
+    def _encode(self, mel: Tensor, future: Future, then: Optional[Callable[[Tensor], None]]) -> None:
         if not future.set_running_or_notify_cancel():
             return
         try:
             with torch.no_grad():
-                future.set_result(self.model.embed_audio(mel))
+                features = self.model.embed_audio(mel)
+                if then is not None:
+                    then(features)
+            future.set_result(features)
         except BaseException as e:  # handed to the caller with the result
             future.set_exception(e)
 
@@ -339,7 +353,7 @@ class WindowEncoder:
         """Stop the threads; windows not started are dropped (their futures cancelled)."""
         with self._cond:
             self._closed = True
-            for _, future in self._queue:
+            for _, future, _ in self._queue:
                 future.cancel()
             self._queue.clear()
             self._cond.notify_all()

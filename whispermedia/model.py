@@ -288,9 +288,10 @@ class TextDecoder(nn.Module):
         cross_v = torch.empty(cross_shape, dtype=dtype, device=device)
         for i, block in enumerate(self.blocks):
             cross_k[i], cross_v[i] = block.cross_attn.kv(audio_features)
+        # not zeroed: a row's positions past its seqlens are never read (ops.kv_attention)
         return KVCache(
-            self_k=torch.zeros(shape, dtype=dtype, device=device),
-            self_v=torch.zeros(shape, dtype=dtype, device=device),
+            self_k=torch.empty(shape, dtype=dtype, device=device),
+            self_v=torch.empty(shape, dtype=dtype, device=device),
             cross_k=cross_k,
             cross_v=cross_v,
             seqlens=torch.zeros(batch, dtype=torch.int32, device=device),

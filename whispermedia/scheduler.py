@@ -185,6 +185,7 @@ class Scheduler:
                         yield done
                 active = still
         finally:  # stopped early (the caller closed us, or a model call failed): free what is open
+            self.encoder.close()  # first: a window being encoded writes its stream's slot
             files = {id(r.file): r.file for r in active}
             files.update((id(f), f) for f, _, _ in waiting)
             for r in active:
@@ -193,7 +194,6 @@ class Scheduler:
                     self.pool.release(r.slot)
             for f in files.values():
                 f.stream.close()
-            self.encoder.close()
 
     def report(self, key: Any) -> Optional[FileReport]:
         """The warnings and time of an input whose result was yielded (once; None after)."""
@@ -325,7 +325,10 @@ class Scheduler:
 
     # -- one round ---------------------------------------------------------------------------
     def _submit(self, asked: List[_Run]) -> None:
-        for r, future in zip(asked, self.encoder.submit([r.request.mel for r in asked])):
+        # each window's cross-attention K/V are made into its stream's slot by the thread that
+        # encoded it: the decode finds them there (SlotPool.cache)
+        fills = [lambda features, slot=r.slot: self.pool.fill_cross(slot, features) for r in asked]
+        for r, future in zip(asked, self.encoder.submit([r.request.mel for r in asked], fills)):
             r.encoding = future
 
     def _serve(self, active: List[_Run]) -> List[Optional[torch.Tensor]]:

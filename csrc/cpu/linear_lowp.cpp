@@ -237,7 +237,7 @@ WM_AVX512_TARGET void rows_avx512(const LinearParams<W>& p, int64_t n0, int64_t 
     if (m < p.M)
       for (int64_t n = t0; n < t1; n += 4) block512<1, 2, 16>(p, m, n, n4);
   }
-  rows_avx2(p, n4, n1);  // the last W rows (fewer than four): the AVX2 blocks, the same sums  // the last W rows (fewer than eight): the AVX2 blocks, the same sums
+  rows_avx2(p, n4, n1);  // the last W rows (fewer than four): the AVX2 blocks, the same sums
 }
 
 #pragma GCC diagnostic pop

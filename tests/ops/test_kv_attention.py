@@ -134,6 +134,27 @@ def test_only_the_appended_rows_change(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("impl", ["reference", "kernel"])
+def test_unwritten_rows_may_hold_any_bits(device, impl):
+    """Rows past seqlens[b] + Tq are never used: a cache from torch.empty (the slot pool's) with
+    NaN and infinities there gives the output of a clean one, bit for bit."""
+    if impl == "kernel":
+        require_kernel(device)
+    op = reference.kv_attention if impl == "reference" else torch.ops.whispermedia.kv_attention
+    B, Tq, H, Tmax = 3, 2, 6, 40
+    lens = [0, 9, 38]
+    q, kc, vc, kn, vn, sl = make_inputs(B, Tq, H, Tmax, lens, device=device, seed=5)
+    dirty_k, dirty_v = kc.clone(), vc.clone()
+    for b, n in enumerate(lens):
+        dirty_k[b, n + Tq:] = float("nan")
+        dirty_v[b, n + Tq:] = float("inf") if b % 2 else float("nan")
+    want = op(q, kc, vc, kn, vn, sl, D**-0.5)
+    got = op(q, dirty_k, dirty_v, kn, vn, sl, D**-0.5)
+    assert torch.isfinite(got).all()
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_strided_inputs_and_cache_views(device):
     """Caches that are views of a bigger buffer (written through the view), and q/k/v that
     are slices of a fused qkv projection."""

@@ -124,6 +124,8 @@ def kv_attention(
     k_cache, v_cache: torch.Tensor, shape = (B, Tmax, H, D), modified in place
         Keys/values of the tokens seen so far; rows ``[seqlens[b], seqlens[b] + Tq)`` of
         batch row b receive ``k_new[b]`` / ``v_new[b]``, every other row is left untouched.
+        Rows from ``seqlens[b] + Tq`` on are never used and may hold any bits (NaN included):
+        a cache need not be zeroed.
         Their last dimension must be contiguous.
     k_new, v_new: torch.Tensor, shape = (B, Tq, H, D)
         This step's keys/values.
@@ -175,7 +177,10 @@ def kv_attention(
     visible = torch.arange(Tmax, device=q.device)[None, None, :] <= rows[:, :, None]  # [B, Tq, Tmax]
     scores = scores.masked_fill(~visible[:, None], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
-    out = torch.einsum("bhij,bjhd->bihd", probs, v_cache.float())
+    # rows past the last new one were never written (a cache may be torch.empty): any bits, NaN
+    # included, which a zero probability would still turn into NaN
+    unwritten = torch.arange(Tmax, device=q.device)[None, :] > rows[:, -1:]  # [B, Tmax]
+    out = torch.einsum("bhij,bjhd->bihd", probs, v_cache.float().masked_fill(unwritten[:, :, None, None], 0.0))
     return out.to(q.dtype)
 
 
