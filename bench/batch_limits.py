@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import statistics
 import threading
@@ -114,13 +113,15 @@ def profile_run(model, files, batch_size: int, beam_size: int, mode: str) -> Non
     import whispermedia as wm
     from whispermedia import batched, decoding, scheduler
 
-    if mode == "exact":  # bench/batched.py's settings: what faster-whisper's batched pipeline does
-        fields = {f.name for f in dataclasses.fields(wm.TranscribeOptions)}
-        extra = {k: v for k, v in dict(vad="off", suppress_hallucinations=False).items() if k in fields}
-    else:  # bench/batched_long.py's
-        extra = {}
-    opts = wm.TranscribeOptions.from_kwargs(language="en", temperature=(0.0,), beam_size=beam_size or None,
-                                            condition_on_previous_text=False, **extra)
+    # the benchmarks' own settings (this script's folder is on sys.path: it runs as a script)
+    if mode == "exact":
+        from batched import our_options
+
+        opts = our_options(beam_size)
+    else:
+        from batched_long import our_options
+
+        opts = our_options(beam_size)
     wm.transcribe(files[0] if mode == "exact" else str(SPEECH / "jfk.flac"), model=model, options=opts)  # warm-up
 
     own = collections.defaultdict(float)  # (thread, part) -> seconds, less the parts timed inside

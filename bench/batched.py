@@ -126,6 +126,19 @@ def peak_rss() -> int:
 
 # -- one system in its own process -------------------------------------------------------------
 
+def our_options(beam_size: int, ladder: bool = False):
+    """Our systems' ``TranscribeOptions`` (the module's docstring; ``beam_size`` 0: greedy)."""
+    import whispermedia as wm
+
+    # no VAD and no hallucination filter: faster-whisper's side runs with vad_filter=False
+    off = {k: v for k, v in dict(vad="off", suppress_hallucinations=False).items()
+           if k in {f.name for f in dataclasses.fields(wm.TranscribeOptions)}}
+    if ladder:
+        return wm.TranscribeOptions.from_kwargs(language="en", **off)
+    return wm.TranscribeOptions.from_kwargs(language="en", temperature=(0.0,), beam_size=beam_size or None,
+                                            condition_on_previous_text=False, **off)
+
+
 def worker(system: str, folder: Path, batch_size: int, beam_size: int, ladder: bool, ct2_dir: Path) -> dict:
     files, _ = clips(folder)
     beam = beam_size or None
@@ -135,14 +148,7 @@ def worker(system: str, folder: Path, batch_size: int, beam_size: int, ladder: b
         import whispermedia as wm
 
         model = wm.load_model("base")
-        # no VAD and no hallucination filter: faster-whisper's side runs with vad_filter=False
-        off = {k: v for k, v in dict(vad="off", suppress_hallucinations=False).items()
-               if k in {f.name for f in dataclasses.fields(wm.TranscribeOptions)}}
-        if ladder:
-            opts = wm.TranscribeOptions.from_kwargs(language="en", **off)
-        else:
-            opts = wm.TranscribeOptions.from_kwargs(language="en", temperature=(0.0,), beam_size=beam,
-                                                    condition_on_previous_text=False, **off)
+        opts = our_options(beam_size, ladder)
         torch.manual_seed(0)
         wm.transcribe(files[0], model=model, options=opts)  # warm-up
         start = time.perf_counter()

@@ -99,6 +99,17 @@ def make_file(path: Path, minutes: float) -> None:
     path.with_suffix(".json").write_text(json.dumps({"utterances": utterances}, indent=1))
 
 
+def our_options(beam_size: int, preset: str = "", condition: bool = False):
+    """Our systems' ``TranscribeOptions``: ``preset`` as it is, or one temperature with
+    ``beam_size`` beams (0: greedy); language en, conditioning on previous text as asked."""
+    import whispermedia as wm
+
+    if preset:
+        return wm.TranscribeOptions.from_kwargs(preset=preset, language="en", condition_on_previous_text=condition)
+    return wm.TranscribeOptions.from_kwargs(language="en", temperature=(0.0,), beam_size=beam_size or None,
+                                            condition_on_previous_text=condition)
+
+
 def worker(system: str, path: Path, batch_size: int, beam_size: int, preset: str, condition: bool,
            region_seconds: float, ct2_dir: Path) -> dict:
     beam = beam_size or None
@@ -108,11 +119,7 @@ def worker(system: str, path: Path, batch_size: int, beam_size: int, preset: str
         import whispermedia as wm
 
         model = wm.load_model("base")
-        if preset:
-            opts = wm.TranscribeOptions.from_kwargs(preset=preset, language="en", condition_on_previous_text=condition)
-        else:
-            opts = wm.TranscribeOptions.from_kwargs(language="en", temperature=(0.0,), beam_size=beam,
-                                                    condition_on_previous_text=condition)
+        opts = our_options(beam_size, preset, condition)
         wm.transcribe(str(SPEECH / "jfk.flac"), model=model, options=opts)  # warm-up
         torch.manual_seed(0)
         start = time.perf_counter()

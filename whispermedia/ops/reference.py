@@ -179,7 +179,7 @@ def kv_attention(
     probs = torch.softmax(scores, dim=-1)
     # rows past the last new one were never written (a cache may be torch.empty): any bits, NaN
     # included, which a zero probability would still turn into NaN
-    unwritten = torch.arange(Tmax, device=q.device)[None, :] > rows[:, -1:]  # [B, Tmax]
+    unwritten = ~visible[:, -1]  # [B, Tmax]: past the last new row
     out = torch.einsum("bhij,bjhd->bihd", probs, v_cache.float().masked_fill(unwritten[:, :, None, None], 0.0))
     return out.to(q.dtype)
 
